@@ -1,0 +1,46 @@
+"""The change-logging mixin: a model that inherits it is audited on every flush."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import inspect
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return value
+
+
+class Audited:
+    """Marks a model for the ledger. ``__audit_exclude__`` keeps secrets out of snapshots."""
+
+    __audit_exclude__: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def audit_entity(cls) -> str:
+        return str(getattr(cls, "__tablename__", cls.__name__.lower()))
+
+    def audit_snapshot(self) -> dict[str, Any]:
+        mapper = inspect(type(self))
+        out: dict[str, Any] = {}
+        for col in mapper.column_attrs:
+            if col.key in self.__audit_exclude__ or col.key in ("created_at", "updated_at"):
+                continue
+            out[col.key] = jsonable(getattr(self, col.key))
+        return out
+
+    def audit_enterprise_id(self) -> int | None:
+        value = getattr(self, "enterprise_id", None)
+        return int(value) if value is not None else None

@@ -1,0 +1,1 @@
+"""Cross-cutting primitives: settings, database, errors, i18n, security, request context."""

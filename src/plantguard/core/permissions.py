@@ -1,0 +1,77 @@
+"""Roles and what each may do. The service layer checks; routes only pre-check.
+
+One table, read by the services (authoritative), by the API's early 403 check (so that a
+forbidden write is refused before its body is even parsed), by the web console (to hide
+buttons) and by the role-matrix test, which walks every write endpoint against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from plantguard.core.errors import PermissionDenied
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SAFETY_MANAGER = "safety_manager"
+    TEAM_LEADER = "team_leader"
+    WORKER = "worker"
+    CONTRACTOR = "contractor"
+    AUDITOR = "auditor"
+
+
+class Perm(StrEnum):
+    READ = "read"
+    READ_AUDIT = "audit.read"
+    WRITE_EQUIPMENT = "equipment.write"
+    WRITE_POINTS = "points.write"
+    WRITE_PEOPLE = "people.write"
+    WRITE_TEAMS = "teams.write"
+    WRITE_SITES = "sites.write"
+    MANAGE_USERS = "users.manage"
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
+    Role.ADMIN: frozenset(Perm),
+    Role.SAFETY_MANAGER: frozenset(
+        {
+            Perm.READ,
+            Perm.READ_AUDIT,
+            Perm.WRITE_EQUIPMENT,
+            Perm.WRITE_POINTS,
+            Perm.WRITE_PEOPLE,
+            Perm.WRITE_TEAMS,
+            Perm.WRITE_SITES,
+        }
+    ),
+    # A team leader keeps the equipment ledger of the line current (status, points) and
+    # the roster of teams, but does not hire people or create sites.
+    Role.TEAM_LEADER: frozenset({Perm.READ, Perm.WRITE_EQUIPMENT, Perm.WRITE_POINTS, Perm.WRITE_TEAMS}),
+    Role.WORKER: frozenset({Perm.READ}),
+    Role.CONTRACTOR: frozenset({Perm.READ}),
+    Role.AUDITOR: frozenset({Perm.READ, Perm.READ_AUDIT}),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is calling: every service call takes one and scopes its queries to its tenant."""
+
+    user_id: int
+    enterprise_id: int
+    role: Role
+    username: str
+    display_name: str = ""
+
+    def can(self, perm: Perm) -> bool:
+        return perm in ROLE_PERMISSIONS[self.role]
+
+    def require(self, perm: Perm) -> None:
+        if not self.can(perm):
+            raise PermissionDenied(perm.value)
+
+
+def role_may(role: Role, perm: Perm) -> bool:
+    return perm in ROLE_PERMISSIONS[role]

@@ -1,0 +1,51 @@
+"""Runtime settings read from ``PLANTGUARD_*`` environment variables.
+
+Everything has an embedded default so that ``make run`` works on a bare machine:
+SQLite under ``./var/``, the in-process bus, port 8000. Production switches by
+configuration only (``PLANTGUARD_DATABASE_URL``, ``PLANTGUARD_BUS_URL``), never by a code fork.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"PLANTGUARD_{name}", default)
+
+
+def _default_db_url(var_dir: Path) -> str:
+    return f"sqlite:///{(var_dir / 'plantguard.db').as_posix()}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process-wide configuration; build with :func:`get_settings` or directly in tests."""
+
+    var_dir: Path = field(default_factory=lambda: Path(_env("VAR_DIR", "var")).resolve())
+    database_url: str = ""
+    bus_url: str = field(default_factory=lambda: _env("BUS_URL", "inprocess://"))
+    host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1"))
+    port: int = field(default_factory=lambda: int(_env("PORT", "8000")))
+    default_locale: str = field(default_factory=lambda: _env("LOCALE", "zh_CN"))
+    session_ttl_hours: int = field(default_factory=lambda: int(_env("SESSION_TTL_HOURS", "12")))
+    token_ttl_hours: int = field(default_factory=lambda: int(_env("TOKEN_TTL_HOURS", "24")))
+    cookie_secure: bool = field(default_factory=lambda: _env("COOKIE_SECURE", "0") == "1")
+    relay_interval_s: float = field(default_factory=lambda: float(_env("RELAY_INTERVAL", "0.2")))
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            url = os.environ.get("PLANTGUARD_DATABASE_URL") or _default_db_url(self.var_dir)
+            object.__setattr__(self, "database_url", url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

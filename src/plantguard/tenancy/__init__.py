@@ -1,0 +1,1 @@
+"""Tenancy: enterprises (the tenant), sites, areas, people, teams, skills, certificates, users."""
