@@ -16,7 +16,7 @@ from sqlalchemy import event, insert, inspect, select, update
 from sqlalchemy.orm import Session, UOWTransaction
 
 from plantguard.audit.chain import GENESIS, entry_hash
-from plantguard.audit.mixin import Audited, jsonable
+from plantguard.audit.mixin import Audited
 from plantguard.audit.models import AuditEntry, AuditHead
 from plantguard.core.context import current_request_id
 from plantguard.core.db import utcnow
@@ -48,12 +48,9 @@ def _before_snapshot(obj: Audited) -> tuple[dict[str, Any], list[str]]:
     changed: list[str] = []
     for attr in state.mapper.column_attrs:
         hist = state.attrs[attr.key].history
-        if hist.has_changes() and attr.key not in ("updated_at", "created_at"):
-            if attr.key in obj.__audit_exclude__:
-                changed.append(attr.key)
-                continue
+        if hist.has_changes() and attr.key in before:
             old = hist.deleted[0] if hist.deleted else None
-            before[attr.key] = jsonable(old)
+            before[attr.key] = obj._audit_value(attr.key, old)
             changed.append(attr.key)
     for rel in state.mapper.relationships:
         hist = state.attrs[rel.key].history
@@ -97,8 +94,7 @@ def _on_after_flush(session: Session, flush_context: UOWTransaction) -> None:
         if ch.action != "delete":
             ch.after = ch.obj.audit_snapshot()
             if ch.action == "update":
-                ch.changed = sorted({k for k in ch.changed if ch.before and ch.before.get(k) != ch.after.get(k)}
-                                    | {k for k in ch.changed if k in ch.obj.__audit_exclude__})
+                ch.changed = sorted({k for k in ch.changed if ch.before and ch.before.get(k) != ch.after.get(k)})
                 if not ch.changed:
                     continue
         ent = ch.obj.audit_enterprise_id()
@@ -113,7 +109,7 @@ def _on_after_flush(session: Session, flush_context: UOWTransaction) -> None:
                 conn.execute(insert(AuditHead), [{"enterprise_id": ent, "seq": 0, "hash": GENESIS}])
         seq, prev = heads[ent]
         seq += 1
-        entity_id = int(inspect(ch.obj).identity[0]) if inspect(ch.obj).identity else int(getattr(ch.obj, "id"))
+        entity_id = int(inspect(ch.obj).identity[0]) if inspect(ch.obj).identity else int(ch.obj.id)
         fields = {
             "enterprise_id": ent,
             "seq": seq,

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from plantguard.core.i18n import N_
+
 
 class PlantGuardError(Exception):
     status_code = 400
@@ -27,7 +29,7 @@ class NotFound(PlantGuardError):
     code = "not_found"
 
     def __init__(self, entity: str, ident: object = None) -> None:
-        super().__init__("%(entity)s not found", entity=entity)
+        super().__init__(N_("%(entity)s not found"), entity=entity)
         self.entity = entity
         self.ident = ident
 
@@ -37,7 +39,7 @@ class PermissionDenied(PlantGuardError):
     code = "forbidden"
 
     def __init__(self, permission: str) -> None:
-        super().__init__("Your role may not do this (%(permission)s)", permission=permission)
+        super().__init__(N_("Your role may not do this (%(permission)s)"), permission=permission)
         self.permission = permission
 
 
@@ -46,7 +48,7 @@ class NotAuthenticated(PlantGuardError):
     code = "not_authenticated"
 
     def __init__(self) -> None:
-        super().__init__("Sign-in required")
+        super().__init__(N_("Sign-in required"))
 
 
 class TooManyAttempts(PlantGuardError):
@@ -54,7 +56,7 @@ class TooManyAttempts(PlantGuardError):
     code = "too_many_attempts"
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__("Too many failed sign-ins; try again in %(seconds)s s", seconds=retry_after)
+        super().__init__(N_("Too many failed sign-ins; try again in %(seconds)s s"), seconds=retry_after)
         self.retry_after = retry_after
 
 
@@ -75,5 +77,5 @@ class ValidationFailed(PlantGuardError):
     code = "validation_error"
 
     def __init__(self, errors: list[FieldError]) -> None:
-        super().__init__("Invalid input")
+        super().__init__(N_("Invalid input"))
         self.errors = errors

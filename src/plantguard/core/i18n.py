@@ -8,7 +8,7 @@ at start-up and compiled in memory, so there is no build step and ``pybabel extr
 from __future__ import annotations
 
 import io
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -23,7 +23,7 @@ DEFAULT_LOCALE = "zh_CN"
 LOCALE_LABELS = {"zh_CN": "简体中文", "en": "English"}
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(locale: str) -> NullTranslations:
     if locale not in LOCALES:
         locale = DEFAULT_LOCALE
@@ -52,6 +52,11 @@ def ngettext(singular: str, plural: str, n: int, locale: str | None = None, **pa
 _ = gettext
 
 
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention
+    """Mark a message id for extraction; it is translated later, where it is shown."""
+    return message
+
+
 def negotiate(requested: str | None, accept_language: str | None) -> str:
     """Pick a locale: explicit choice, then the browser's languages, then zh_CN."""
     if requested:
@@ -67,3 +72,32 @@ def negotiate(requested: str | None, accept_language: str | None) -> str:
             if tag.startswith("en"):
                 return "en"
     return DEFAULT_LOCALE
+
+
+# Field names as users read them; the message id is the English label.
+FIELD_LABELS: dict[str, str] = {
+    "code": N_("Code"), "name": N_("Name"), "type": N_("Type"), "model": N_("Model"), "maker": N_("Maker"),
+    "install_date": N_("Install date"), "criticality": N_("Criticality"), "status": N_("Status"), "notes": N_("Notes"),
+    "area_id": N_("Area"), "equipment_id": N_("Equipment"), "quantity": N_("Quantity"), "unit": N_("Unit"),
+    "range_low": N_("Range low"), "range_high": N_("Range high"), "low_alarm": N_("Low alarm"),
+    "low_warning": N_("Low warning"), "high_warning": N_("High warning"), "high_alarm": N_("High alarm"),
+    "enabled": N_("Enabled"), "employee_no": N_("Employee no."), "phone": N_("Phone"), "email": N_("E-mail"),
+    "job_title": N_("Job title"), "team_id": N_("Team"), "active": N_("Active"), "skills": N_("Skills"),
+    "certificates": N_("Certificates"), "shift": N_("Shift"), "leader_id": N_("Team leader"),
+    "description": N_("Description"), "username": N_("User name"), "password": N_("Password"), "role": N_("Role"),
+    "limit": N_("Limit"), "offset": N_("Offset"), "q": N_("Search"), "kind": N_("Kind"), "number": N_("Number"),
+    "issued_by": N_("Issued by"), "issued_on": N_("Issued on"), "expires_on": N_("Expires on"),
+    "person_id": N_("Person"), "display_name": N_("Display name"), "body": N_("Request body"),
+    "entity_type": N_("Record type"), "entity_id": N_("Record"), "site_id": N_("Site"),
+}
+
+
+def translate_field(path: str, locale: str | None = None) -> str:
+    """``certificates.0.expires_on`` → ``Certificates 1 · Expires on`` in the caller's language."""
+    parts: list[str] = []
+    for part in path.split("."):
+        if part.isdigit():
+            parts.append(str(int(part) + 1))
+        else:
+            parts.append(gettext(FIELD_LABELS.get(part, part), locale))
+    return " · ".join(parts)

@@ -48,7 +48,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     ),
     # A team leader keeps the equipment ledger of the line current (status, points) and
     # the roster of teams, but does not hire people or create sites.
-    Role.TEAM_LEADER: frozenset({Perm.READ, Perm.WRITE_EQUIPMENT, Perm.WRITE_POINTS, Perm.WRITE_TEAMS}),
+    Role.TEAM_LEADER: frozenset(
+        {Perm.READ, Perm.READ_AUDIT, Perm.WRITE_EQUIPMENT, Perm.WRITE_POINTS, Perm.WRITE_TEAMS}
+    ),
     Role.WORKER: frozenset({Perm.READ}),
     Role.CONTRACTOR: frozenset({Perm.READ}),
     Role.AUDITOR: frozenset({Perm.READ, Perm.READ_AUDIT}),

@@ -134,7 +134,8 @@ class Certificate(Audited, TenantMixin, TimestampMixin, Base):
 
 class User(Audited, TenantMixin, TimestampMixin, Base):
     __tablename__ = "app_user"
-    __audit_exclude__ = frozenset({"password_hash", "failed_logins", "locked_until", "last_login_at"})
+    __audit_exclude__ = frozenset({"failed_logins", "locked_until", "last_login_at"})
+    __audit_redact__ = frozenset({"password_hash"})
 
     id: Mapped[int] = mapped_column(PK, primary_key=True)
     username: Mapped[str] = mapped_column(String(80), unique=True)

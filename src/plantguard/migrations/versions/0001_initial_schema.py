@@ -10,10 +10,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy import Text
-
-import plantguard.core.db
 from sqlalchemy.dialects import postgresql
 
+import plantguard.core.db
 from plantguard.migrations.helpers import append_only, drop_append_only
 
 revision = '0001'

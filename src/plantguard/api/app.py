@@ -1,0 +1,113 @@
+"""The application factory: API, web console, bus and outbox relay in one process.
+
+The same factory serves the split deployment (stateless web servers against PostgreSQL
+and NATS): only the settings differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from plantguard import __version__
+from plantguard.api import errors
+from plantguard.api.middleware import RequestContextMiddleware
+from plantguard.api.runtime import Runtime
+from plantguard.audit import ledger
+from plantguard.core.models import import_all
+from plantguard.core.settings import Settings, get_settings
+from plantguard.events.bus import make_bus
+from plantguard.events.relay import OutboxRelay, pending_count
+
+log = logging.getLogger("plantguard")
+
+
+def api_router() -> APIRouter:
+    from plantguard.assets.api import router as assets
+    from plantguard.audit.api import router as audit
+    from plantguard.tenancy.api import auth_router, users_router
+    from plantguard.tenancy.api import router as tenancy
+
+    api = APIRouter(prefix="/api/v1")
+    for r in (auth_router, users_router, assets, tenancy, audit):
+        api.include_router(r)
+    return api
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None,
+               start_relay: bool = True) -> FastAPI:
+    import_all()
+    ledger.install()
+    settings = settings or (runtime.settings if runtime else get_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt: Runtime = app.state.runtime
+        rt.bus = make_bus(settings.bus_url)
+        await rt.bus.start()
+        stop = asyncio.Event()
+        if start_relay:
+            rt.relay = OutboxRelay(rt.factory, rt.bus)
+            rt.tasks.append(asyncio.create_task(rt.relay.run(stop, settings.relay_interval_s)))
+        try:
+            yield
+        finally:
+            stop.set()
+            for task in rt.tasks:
+                try:
+                    await asyncio.wait_for(task, timeout=5)
+                except (TimeoutError, asyncio.CancelledError):
+                    task.cancel()
+            rt.tasks.clear()
+            await rt.bus.close()
+
+    app = FastAPI(
+        title="PlantGuard",
+        version=__version__,
+        description="Safety-production management platform (安全生产管理系统) API",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime or Runtime.build(settings)
+    errors.install(app)
+    app.add_middleware(RequestContextMiddleware)
+    app.include_router(api_router())
+
+    @app.get("/healthz", tags=["health"], summary="Liveness with database and bus checks")
+    async def healthz(request: Request) -> Any:
+        rt: Runtime = request.app.state.runtime
+        db_ok, pending = True, None
+        try:
+            def check() -> int:
+                with rt.read_factory() as s:
+                    s.execute(text("SELECT 1"))
+                    return pending_count(s)
+
+            pending = await asyncio.to_thread(check)
+        except Exception:  # reported, not raised: health must answer
+            log.exception("health check: database")
+            db_ok = False
+        bus_ok = bool(rt.bus is not None and await rt.bus.ping())
+        ok = db_ok and bus_ok
+        body = {
+            "status": "ok" if ok else "degraded",
+            "version": __version__,
+            "database": {"ok": db_ok, "backend": rt.engine.dialect.name},
+            "bus": {"ok": bus_ok, "backend": settings.bus_url.split(":", 1)[0]},
+            "outbox_pending": pending,
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    from plantguard.web.views import mount as mount_web
+
+    mount_web(app)
+    return app

@@ -1,0 +1,156 @@
+"""Request plumbing shared by the API and the web console: sessions, the caller, the
+early permission check.
+
+The permission pre-check runs in a custom route class, *before* FastAPI reads the body, so
+a forbidden write is answered 403 even when its body is malformed: the caller learns
+nothing about the endpoint's schema it may not use. The service layer checks again; the
+pre-check is a courtesy, the service check is the rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from plantguard.api.runtime import Runtime
+from plantguard.audit.ledger import bind_actor
+from plantguard.core.errors import NotAuthenticated, PlantGuardError
+from plantguard.core.i18n import N_
+from plantguard.core.permissions import Actor, Perm
+from plantguard.tenancy import auth
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SESSION_COOKIE = "plantguard_session"
+CSRF_HEADER = "x-csrf-token"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CsrfFailed(PlantGuardError):
+    status_code = 403
+    code = "csrf_failed"
+
+    def __init__(self) -> None:
+        super().__init__(N_("The form has expired; reload the page and try again"))
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    """A session for this request: read-only for safe methods, a writer otherwise.
+
+    Write endpoints commit explicitly before they answer, so a failed commit is an error
+    response and never a success that did not stick.
+    """
+    rt = runtime(request)
+    factory = rt.read_factory if request.method in SAFE_METHODS else rt.factory
+    session = factory()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def _resolve(request: Request) -> auth.Resolved | None:
+    cached = getattr(request.state, "auth", None)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    rt = runtime(request)
+    token = bearer_token(request)
+    kinds: tuple[str, ...] = ("api",)
+    if token is None:
+        token = request.cookies.get(SESSION_COOKIE)
+        kinds = ("web",)
+    if not token:
+        return None
+    with rt.read_factory() as session:
+        resolved = auth.resolve(session, token, kinds)
+    if resolved is not None:
+        request.state.auth = resolved
+    return resolved
+
+
+def check_csrf(request: Request, resolved: auth.Resolved, form_token: str | None = None) -> None:
+    """Cookie-authenticated writes must echo the session's CSRF token (header or form)."""
+    if resolved.kind != "web" or request.method in SAFE_METHODS:
+        return
+    sent = form_token or request.headers.get(CSRF_HEADER)
+    if not sent or sent != resolved.csrf_token:
+        raise CsrfFailed()
+
+
+async def authenticate_request(request: Request) -> auth.Resolved:
+    resolved = await run_in_threadpool(_resolve, request)
+    if resolved is None:
+        raise NotAuthenticated()
+    return resolved
+
+
+def current_actor(request: Request) -> Actor:
+    """Dependency: the signed-in caller (401 otherwise)."""
+    resolved = _resolve(request)
+    if resolved is None:
+        raise NotAuthenticated()
+    if bearer_token(request) is None and request.url.path.startswith("/api/"):
+        check_csrf(request, resolved)
+    return resolved.actor
+
+
+def requires(perm: Perm) -> Callable[[F], F]:
+    """Mark an endpoint with the permission its route class checks before the body."""
+
+    def mark(fn: F) -> F:
+        fn.__plantguard_perm__ = perm  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+PERMISSION_EXTENSION = "x-required-permission"
+
+
+class GuardedRoute(APIRoute):
+    """Checks the endpoint's permission before the body is read, and documents it in OpenAPI
+    (``x-required-permission``), where the role-matrix test finds every write endpoint."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        perm: Perm | None = getattr(endpoint, "__plantguard_perm__", None)
+        if perm is not None:
+            kwargs["openapi_extra"] = {**(kwargs.get("openapi_extra") or {}), PERMISSION_EXTENSION: perm.value}
+        super().__init__(path, endpoint, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        perm: Perm | None = getattr(self.endpoint, "__plantguard_perm__", None)
+        if perm is None:
+            return handler
+
+        async def guarded(request: Request) -> Response:
+            resolved = await authenticate_request(request)
+            resolved.actor.require(perm)
+            return await handler(request)
+
+        return guarded
+
+
+def acting(session: Session, actor: Actor) -> Session:
+    """Bind the caller to the session so that the ledger and events name them."""
+    bind_actor(session, actor)
+    return session

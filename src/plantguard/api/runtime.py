@@ -1,0 +1,30 @@
+"""What a running PlantGuard process holds: settings, engine, session factories, the bus."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from plantguard.core.db import make_engine, make_session_factory
+from plantguard.core.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    factory: sessionmaker[Session]
+    read_factory: sessionmaker[Session]
+    bus: Any = None
+    relay: Any = None
+    tasks: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        if settings.is_sqlite:
+            settings.var_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.database_url)
+        return cls(settings, engine, make_session_factory(engine), make_session_factory(engine, read_only=True))

@@ -1,0 +1,174 @@
+"""The ``plantguard`` command. Each domain adds its own sub-commands here."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from plantguard.core.settings import Settings, get_settings
+
+app = typer.Typer(help="PlantGuard: safety-production management (安全生产管理系统).", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo plant.", no_args_is_help=True)
+users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+audit_app = typer.Typer(help="The change ledger.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+def _factory(settings: Settings):  # type: ignore[no-untyped-def]
+    from plantguard.api.runtime import Runtime
+    from plantguard.audit import ledger
+    from plantguard.core.models import import_all
+
+    import_all()
+    ledger.install()
+    return Runtime.build(settings)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations (creates the SQLite file under ./var/ when needed)."""
+    from plantguard.core.migrate import upgrade
+
+    settings = _settings()
+    if settings.is_sqlite:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url, revision)
+    typer.echo(f"database at {revision}: {_redact(settings.database_url)}")
+
+
+@demo_app.command("seed")
+def demo_seed() -> None:
+    """Create the demo vehicle-parts plant and its accounts (does nothing if it exists)."""
+    from plantguard.demo.seed import DEMO_PASSWORD, seed_demo
+
+    rt = _factory(_settings())
+    summary = seed_demo(rt.factory)
+    typer.echo("demo plant created" if summary.created else "demo plant already present")
+    _print_accounts([a for a in summary.accounts], DEMO_PASSWORD)
+
+
+def _print_accounts(accounts: list[tuple[str, str]], password: str) -> None:
+    typer.echo(f"demo accounts (password: {password}):")
+    for username, role in accounts:
+        typer.echo(f"  {username:<12} {role}")
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="Sign-in name")],
+    role: Annotated[str, typer.Option(help="admin, safety_manager, team_leader, worker, contractor, auditor")],
+    enterprise: Annotated[str | None, typer.Option(help="Enterprise code (default: the only one)")] = None,
+    display_name: Annotated[str, typer.Option(help="Name shown in the console")] = "",
+    password: Annotated[str | None, typer.Option(help="Omit to be asked (not echoed)")] = None,
+) -> None:
+    """Create an account."""
+    from sqlalchemy import select
+
+    from plantguard.core.errors import ValidationFailed
+    from plantguard.core.permissions import Role
+    from plantguard.tenancy.auth import create_user
+    from plantguard.tenancy.models import Enterprise
+
+    try:
+        role_value = Role(role)
+    except ValueError:
+        typer.echo(f"unknown role {role!r}; one of: {', '.join(r.value for r in Role)}", err=True)
+        raise typer.Exit(2) from None
+    if password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 10:
+        typer.echo("password: at least 10 characters", err=True)
+        raise typer.Exit(2)
+    rt = _factory(_settings())
+    with rt.factory() as session:
+        if enterprise:
+            ent = session.scalars(select(Enterprise).where(Enterprise.code == enterprise)).first()
+        else:
+            ents = session.scalars(select(Enterprise)).all()
+            if len(ents) > 1:
+                typer.echo("several enterprises: name one with --enterprise CODE", err=True)
+                raise typer.Exit(2)
+            ent = ents[0] if ents else None
+        if ent is None:
+            typer.echo("no such enterprise (create one with `plantguard demo seed` or name it)", err=True)
+            raise typer.Exit(2)
+        try:
+            user = create_user(session, enterprise_id=ent.id, username=username, password=password,
+                               role=role_value, display_name=display_name)
+        except ValidationFailed as exc:
+            for e in exc.errors:
+                typer.echo(f"{e.field}: {e.message % e.params if e.params else e.message}", err=True)
+            raise typer.Exit(2) from None
+        session.commit()
+        typer.echo(f"created user {user.username} ({user.role}) in {ent.code}")
+
+
+@audit_app.command("verify")
+def audit_verify(enterprise_id: Annotated[int | None, typer.Option(help="Only this enterprise")] = None) -> None:
+    """Recompute the hash chain; exit 1 naming the first bad entry."""
+    from plantguard.audit.verify import verify
+
+    rt = _factory(_settings())
+    with rt.read_factory() as session:
+        report = verify(session, enterprise_id)
+    if report.ok:
+        typer.echo(f"ledger intact: {report.checked} entries verified")
+        return
+    typer.echo(f"ledger BROKEN after {report.checked} entries: {report.problem}", err=True)
+    raise typer.Exit(1)
+
+
+@app.command("run")
+def run(
+    demo: Annotated[bool, typer.Option(help="Seed the demo plant when the database is empty")] = True,
+    host: Annotated[str | None, typer.Option(help="Bind address (PLANTGUARD_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (PLANTGUARD_PORT)")] = None,
+) -> None:
+    """Apply migrations, seed the demo plant, and serve the console and API."""
+    import uvicorn
+
+    from plantguard.api.app import create_app
+    from plantguard.core.migrate import upgrade
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings()
+    if settings.is_sqlite:
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    rt = _factory(settings)
+    if demo:
+        from plantguard.demo.seed import DEMO_PASSWORD, seed_demo
+
+        summary = seed_demo(rt.factory)
+        typer.echo("demo plant created" if summary.created else "demo plant present (data kept)")
+        _print_accounts(summary.accounts, DEMO_PASSWORD)
+    bind_host = host or settings.host
+    bind_port = port or settings.port
+    typer.echo(f"PlantGuard console: http://{bind_host}:{bind_port}/   (Ctrl-C stops)")
+    typer.echo(f"database: {_redact(settings.database_url)}   bus: {settings.bus_url}")
+    sys.stdout.flush()
+    uvicorn.run(create_app(settings, runtime=rt), host=bind_host, port=bind_port, log_level="info",
+                timeout_graceful_shutdown=5)
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+if __name__ == "__main__":
+    app()

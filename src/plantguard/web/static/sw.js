@@ -1,0 +1,37 @@
+// PlantGuard service worker: the app shell from the cache, pages from the network with the
+// last copy as a fallback, and an offline page when there is neither. API calls and form
+// posts always go to the network (a stale answer there would mislead).
+const CACHE = "plantguard-v1";
+const PAGES = "plantguard-pages"; // signed-in pages; emptied at sign-in/out so no one else reads them
+const SHELL = ["/offline", "/static/app.css", "/static/app.js", "/static/vendor/htmx-2.0.11.min.js",
+               "/static/icons/icon-192.png", "/manifest.webmanifest"];
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches.keys().then((keys) => Promise.all(keys.filter((k) => k !== CACHE && k !== PAGES).map((k) => caches.delete(k))))
+      .then(() => self.clients.claim())
+  );
+});
+
+self.addEventListener("fetch", (event) => {
+  const req = event.request;
+  const url = new URL(req.url);
+  if (req.method !== "GET" || url.origin !== self.location.origin || url.pathname.startsWith("/api/")) return;
+  if (url.pathname.startsWith("/static/")) {
+    event.respondWith(caches.match(req).then((hit) => hit || fetch(req).then((res) => {
+      if (res.ok) { const copy = res.clone(); caches.open(CACHE).then((c) => c.put(req, copy)); }
+      return res;
+    })));
+    return;
+  }
+  if (req.mode === "navigate") {
+    event.respondWith(fetch(req).then((res) => {
+      if (res.ok && !res.redirected) { const copy = res.clone(); caches.open(PAGES).then((c) => c.put(req, copy)); }
+      return res;
+    }).catch(() => caches.match(req).then((hit) => hit || caches.match("/offline"))));
+  }
+});
