@@ -15,7 +15,7 @@ def test_equipment_lifecycle_with_pagination(env: Env) -> None:
             "maker": "发那科 FANUC", "model": "ARC Mate 100iD", "install_date": "2021-03-15", "criticality": "A"})
         assert r.status_code == 201, r.text
         ids.append(r.json()["id"])
-    r = env.client.get("/api/v1/equipment?limit=3&offset=2&area_id=%d" % env.t1.area2_id, headers=h).json()
+    r = env.client.get(f"/api/v1/equipment?limit=3&offset=2&area_id={env.t1.area2_id}", headers=h).json()
     assert r["total"] == 7
     assert [i["code"] for i in r["items"]] == ["WD-R02", "WD-R03", "WD-R04"]
     one = env.client.get(f"/api/v1/equipment/{ids[0]}", headers=h).json()

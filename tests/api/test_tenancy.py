@@ -31,7 +31,7 @@ def test_other_enterprise_record_is_not_found(env: Env, resource: str) -> None:
     assert r.status_code == 200 and r.json()["name"] != "hijacked"
 
 
-@pytest.mark.parametrize("resource", RESOURCES + ["sites", "areas", "audit"])
+@pytest.mark.parametrize("resource", [*RESOURCES, "sites", "areas", "audit"])
 def test_lists_hold_only_own_records(env: Env, resource: str) -> None:
     mine = env.client.get(f"/api/v1/{resource}?limit=500", headers=env.as_role("admin")).json()
     theirs = env.client.get(f"/api/v1/{resource}?limit=500", headers=env.as_role("admin", env.t2)).json()

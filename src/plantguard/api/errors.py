@@ -17,8 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from plantguard.core.context import current_request_id
 from plantguard.core.errors import PlantGuardError, TooManyAttempts, ValidationFailed
-from plantguard.core.i18n import gettext as _
 from plantguard.core.i18n import N_, translate_field
+from plantguard.core.i18n import gettext as _
 
 log = logging.getLogger("plantguard.api")
 
@@ -28,7 +28,9 @@ PYDANTIC_MESSAGES: dict[str, str] = {
     "extra_forbidden": N_("Unknown field"),
     "string_too_short": N_("Must be at least %(min_length)s characters"),
     "string_too_long": N_("Must be at most %(max_length)s characters"),
-    "string_pattern_mismatch": N_("Only letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit"),
+    "string_pattern_mismatch": N_(
+        "Only letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit"
+    ),
     "string_type": N_("Must be text"),
     "int_type": N_("Must be a whole number"),
     "int_parsing": N_("Must be a whole number"),

@@ -109,8 +109,9 @@ def _on_after_flush(session: Session, flush_context: UOWTransaction) -> None:
                 conn.execute(insert(AuditHead), [{"enterprise_id": ent, "seq": 0, "hash": GENESIS}])
         seq, prev = heads[ent]
         seq += 1
-        entity_id = int(inspect(ch.obj).identity[0]) if inspect(ch.obj).identity else int(ch.obj.id)
-        fields = {
+        identity = inspect(ch.obj).identity
+        entity_id = int(identity[0]) if identity else int(getattr(ch.obj, "id"))  # noqa: B009
+        fields: dict[str, Any] = {
             "enterprise_id": ent,
             "seq": seq,
             "ts": utcnow(),

@@ -6,7 +6,8 @@ caller's language only when the answer is rendered, so services stay locale-free
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from plantguard.core.i18n import N_
@@ -69,7 +70,7 @@ class Conflict(PlantGuardError):
 class FieldError:
     field: str
     message: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = dataclass_field(default_factory=dict)
 
 
 class ValidationFailed(PlantGuardError):

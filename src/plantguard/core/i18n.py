@@ -52,7 +52,7 @@ def ngettext(singular: str, plural: str, n: int, locale: str | None = None, **pa
 _ = gettext
 
 
-def N_(message: str) -> str:  # noqa: N802 - the gettext convention
+def N_(message: str) -> str:
     """Mark a message id for extraction; it is translated later, where it is shown."""
     return message
 

@@ -47,7 +47,7 @@ class TeamService(TenantCrud[Team]):
             .where(Person.enterprise_id == actor.enterprise_id, Person.team_id.in_(team_ids))
             .group_by(Person.team_id)
         ).all()
-        return {int(tid): int(n) for tid, n in rows}
+        return {int(tid): int(n) for tid, n in rows if tid is not None}
 
     def members(self, session: Session, actor: Actor, team_id: int) -> list[Person]:
         self.get(session, actor, team_id)
@@ -88,7 +88,7 @@ class PersonService(TenantCrud[Person]):
         for i, cert in enumerate(merged.get("certificates") or []):
             issued, expires = cert.get("issued_on"), cert.get("expires_on")
             if issued and expires and expires < issued:
-                errors.append(FieldError("certificates.%d.expires_on" % i, "Must not be before the issue date"))
+                errors.append(FieldError("certificates.{}.expires_on".format(i), "Must not be before the issue date"))
         if errors:
             raise ValidationFailed(errors)
 

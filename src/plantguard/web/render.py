@@ -16,8 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from plantguard import __version__
 from plantguard.core.context import locale_var
-from plantguard.core.i18n import LOCALE_LABELS, N_, LOCALES, gettext, ngettext, translate_field
-
+from plantguard.core.i18n import LOCALE_LABELS, LOCALES, N_, gettext, ngettext, translate_field
 
 ROLE_LABELS = {
     "admin": N_("Administrator"), "safety_manager": N_("Safety manager"), "team_leader": N_("Team leader"),

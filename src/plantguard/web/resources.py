@@ -16,7 +16,6 @@ from plantguard.tenancy.schemas import PersonCreate, PersonUpdate, TeamCreate, T
 from plantguard.tenancy.service import person_service, team_service
 from plantguard.web.forms import Column, FormField, WebResource, choices
 
-
 STATUS_LABELS = {
     "in_service": N_("In service"), "standby": N_("Standby"), "maintenance": N_("Under maintenance"),
     "retired": N_("Retired"),

@@ -1,0 +1,37 @@
+# PlantGuard: `make run` serves the product with the demo plant; `make test` runs every check.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit bench clean i18n
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/plantguard run
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench scripts
+	$(PY) scripts/i18n.py --check
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy src/plantguard
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	$(PY) bench/web.py
+
+i18n: $(STAMP)
+	$(PY) scripts/i18n.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
