@@ -88,7 +88,8 @@ class PersonService(TenantCrud[Person]):
         for i, cert in enumerate(merged.get("certificates") or []):
             issued, expires = cert.get("issued_on"), cert.get("expires_on")
             if issued and expires and expires < issued:
-                errors.append(FieldError("certificates.{}.expires_on".format(i), "Must not be before the issue date"))
+                where = f"certificates.{i}.expires_on"
+                errors.append(FieldError(where, "Must not be before the issue date"))
         if errors:
             raise ValidationFailed(errors)
 
