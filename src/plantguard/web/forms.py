@@ -69,7 +69,7 @@ class WebResource:
                 value = str(raw).strip() if raw is not None else ""
                 if value == "" and f.kind in ("select", "date", "number") and not f.required:
                     data[f.name] = None
-                elif value == "" and f.kind in ("select", "date", "number"):
+                elif value == "" and f.required:
                     continue  # missing: the schema names the field as required
                 else:
                     data[f.name] = value

@@ -219,7 +219,16 @@ def mount(app: FastAPI) -> None:
                                status_code=422)
             certs = [CertificateIn.model_validate(c, from_attributes=True).model_dump() for c in person.certificates]
             certs.append(cert.model_dump())
-            person_service.update(session, page.actor, item_id, PersonUpdate.model_validate({"certificates": certs}))
+            try:
+                person_service.update(session, page.actor, item_id,
+                                      PersonUpdate.model_validate({"certificates": certs}))
+            except ValidationFailed as exc:
+                session.rollback()
+                errs = [{"field": e.field.rsplit(".", 1)[-1], "message": _(e.message) % e.params if e.params
+                         else _(e.message)} for e in exc.errors]
+                person = person_service.get(session, page.actor, item_id)
+                return _detail(request, page, RESOURCES["people"], session, person, cert_errors=errs,
+                               status_code=422)
             session.commit()
         return RedirectResponse(f"/people/{item_id}", status_code=303)
 
