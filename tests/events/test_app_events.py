@@ -3,6 +3,7 @@ configured bus, carrying the caller in its Context, on each database and each ba
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,10 +34,8 @@ def bus_url(request: pytest.FixtureRequest) -> Iterator[str]:
 
     async def drop() -> None:
         nc = await nats.connect(NATS_URL)
-        try:
+        with contextlib.suppress(Exception):  # already gone
             await nc.jetstream().delete_stream(stream)
-        except Exception:  # already gone
-            pass
         await nc.close()
 
     asyncio.run(drop())

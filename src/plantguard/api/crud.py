@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 from plantguard.api.deps import GuardedRoute, acting, current_actor, db_session, requires
 from plantguard.core.crud import MAX_LIMIT, TenantCrud
 from plantguard.core.permissions import Actor
-from plantguard.core.schemas import PageOut
+from plantguard.core.schemas import ID_MAX, PageOut
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size")]
 Offset = Annotated[int, Query(ge=0, le=10**9, description="Rows to skip")]
-ItemId = Annotated[int, Path(ge=1, le=2**62, description="Record id")]
-RefId = Annotated[int | None, Query(ge=1, le=2**62)]
+ItemId = Annotated[int, Path(ge=1, le=ID_MAX, description="Record id")]
+RefId = Annotated[int | None, Query(ge=1, le=ID_MAX)]
 
 
 def no_filters() -> dict[str, Any]:

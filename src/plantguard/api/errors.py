@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 
 from plantguard.core.context import current_request_id
 from plantguard.core.errors import PlantGuardError, TooManyAttempts, ValidationFailed
@@ -32,6 +33,8 @@ PYDANTIC_MESSAGES: dict[str, str] = {
         "Only letters, digits, '.', '_' and '-' are allowed, starting with a letter or digit"
     ),
     "string_type": N_("Must be text"),
+    "string_nul": N_("Must not contain NUL characters"),
+    "string_unicode": N_("Must be valid Unicode text"),
     "int_type": N_("Must be a whole number"),
     "int_parsing": N_("Must be a whole number"),
     "int_from_float": N_("Must be a whole number"),
@@ -64,6 +67,18 @@ PYDANTIC_MESSAGES: dict[str, str] = {
     "union_tag_invalid": N_("Invalid value"),
 }
 
+# A length constraint added to an already validated string type (a query parameter's
+# ``max_length`` on ``Text``) reports the generic ``too_long``; for text that is a number of
+# characters, not of items.
+TEXT_LENGTH_TYPES = {"too_long": "string_too_long", "too_short": "string_too_short"}
+
+# The framework raises 400 when it cannot read a body at all (bytes that are not UTF-8, JSON
+# nested too deep, a multipart body without its boundary): that is bad input like any other,
+# answered 422 with the body as the field, in the caller's language.
+FASTAPI_BODY_ERROR = "There was an error parsing the body"
+BODY_UNREADABLE_JSON = N_("The request body is not valid JSON")
+BODY_UNREADABLE_FORM = N_("The request body is not a readable form")
+
 
 def _field_of(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc]
@@ -76,6 +91,8 @@ def _field_of(loc: tuple[Any, ...]) -> str:
 
 def _pydantic_message(err: dict[str, Any]) -> str:
     kind = str(err.get("type", ""))
+    if kind in TEXT_LENGTH_TYPES and isinstance(err.get("input"), str):
+        kind = TEXT_LENGTH_TYPES[kind]
     template = PYDANTIC_MESSAGES.get(kind)
     if kind == "value_error" and "email" in str(err.get("msg", "")).lower():
         return _("Must be a valid e-mail address")
@@ -118,6 +135,23 @@ def error_body(exc: PlantGuardError) -> dict[str, Any]:
     return body
 
 
+def _is_unreadable_body(exc: StarletteHTTPException) -> bool:
+    cause = exc.__cause__ or exc.__context__
+    return exc.status_code == 400 and (exc.detail == FASTAPI_BODY_ERROR or isinstance(cause, MultiPartException))
+
+
+def _unreadable_body(request: Request) -> Response:
+    content_type = request.headers.get("content-type", "").lower()
+    form = content_type.startswith(("multipart/", "application/x-www-form-urlencoded"))
+    message = _(BODY_UNREADABLE_FORM if form else BODY_UNREADABLE_JSON)
+    return JSONResponse(
+        {"detail": _("Invalid input"), "code": "validation_error",
+         "errors": [{"field": "body", "label": translate_field("body"), "message": message, "type": "body_unreadable"}],
+         "request_id": current_request_id()},
+        status_code=422,
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(PlantGuardError)
     async def _domain(request: Request, exc: PlantGuardError) -> Response:
@@ -136,6 +170,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_unreadable_body(exc):
+            return _unreadable_body(request)
         messages = {404: "Not found", 405: "Method not allowed", 401: "Sign-in required"}
         detail = _(messages[exc.status_code]) if exc.status_code in messages else str(exc.detail)
         return JSONResponse({"detail": detail, "code": f"http_{exc.status_code}",

@@ -14,15 +14,16 @@ from plantguard.assets.schemas import (
     PointUpdate,
 )
 from plantguard.assets.service import equipment_service, point_service
+from plantguard.core.schemas import Text
 
-Search = Annotated[str | None, Query(max_length=100, description="Text search over code, name, ...")]
+Search = Annotated[Text | None, Query(max_length=100, description="Text search over code, name, ...")]
 
 
 def equipment_filters(
     area_id: RefId = None,
     status: Literal["in_service", "standby", "maintenance", "retired"] | None = None,
     criticality: Literal["A", "B", "C"] | None = None,
-    type: Annotated[str | None, Query(max_length=60)] = None,
+    type: Annotated[Text | None, Query(max_length=60)] = None,
     q: Search = None,
 ) -> dict[str, Any]:
     return {"area_id": area_id, "status": status, "criticality": criticality, "type": type, "q": q}

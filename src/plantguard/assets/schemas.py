@@ -5,9 +5,21 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import Field
-
-from plantguard.core.schemas import Code, Id, Input, LongText, Name, Number, Output, ShortText
+from plantguard.core.schemas import (
+    Code,
+    Code60,
+    Id,
+    Input,
+    LongText,
+    Name,
+    Name60,
+    Number,
+    Output,
+    ShortText,
+    ShortText20,
+    ShortText40,
+    ShortText100,
+)
 
 Criticality = Literal["A", "B", "C"]
 EquipmentStatus = Literal["in_service", "standby", "maintenance", "retired"]
@@ -16,9 +28,9 @@ EquipmentStatus = Literal["in_service", "standby", "maintenance", "retired"]
 class EquipmentCreate(Input):
     code: Code
     name: Name
-    type: Name = Field(max_length=60)
+    type: Name60
     area_id: Id
-    model: ShortText = ""
+    model: ShortText100 = ""
     maker: ShortText = ""
     install_date: date | None = None
     criticality: Criticality = "B"
@@ -29,9 +41,9 @@ class EquipmentCreate(Input):
 class EquipmentUpdate(Input):
     code: Code | None = None
     name: Name | None = None
-    type: Name | None = Field(default=None, max_length=60)
+    type: Name60 | None = None
     area_id: Id | None = None
-    model: ShortText | None = None
+    model: ShortText100 | None = None
     maker: ShortText | None = None
     install_date: date | None = None
     criticality: Criticality | None = None
@@ -62,10 +74,10 @@ class EquipmentPublic(Output):
 
 class PointCreate(Input):
     equipment_id: Id
-    code: Code = Field(max_length=60)
+    code: Code60
     name: Name
-    quantity: ShortText = ""
-    unit: ShortText = Field(default="", max_length=20)
+    quantity: ShortText40 = ""
+    unit: ShortText20 = ""
     range_low: Number | None = None
     range_high: Number | None = None
     low_alarm: Number | None = None
@@ -77,10 +89,10 @@ class PointCreate(Input):
 
 class PointUpdate(Input):
     equipment_id: Id | None = None
-    code: Code | None = Field(default=None, max_length=60)
+    code: Code60 | None = None
     name: Name | None = None
-    quantity: ShortText | None = None
-    unit: ShortText | None = Field(default=None, max_length=20)
+    quantity: ShortText40 | None = None
+    unit: ShortText20 | None = None
     range_low: Number | None = None
     range_high: Number | None = None
     low_alarm: Number | None = None

@@ -11,7 +11,7 @@ from plantguard.api.crud import Limit, Offset, RefId
 from plantguard.api.deps import GuardedRoute, current_actor, db_session
 from plantguard.audit.service import list_entries
 from plantguard.core.permissions import Actor
-from plantguard.core.schemas import PageOut
+from plantguard.core.schemas import PageOut, Text
 
 
 class AuditEntryPublic(BaseModel):
@@ -39,7 +39,7 @@ router = APIRouter(prefix="/audit", tags=["audit"], route_class=GuardedRoute)
 def list_audit(
     limit: Limit = 50,
     offset: Offset = 0,
-    entity_type: Annotated[str | None, Query(max_length=60)] = None,
+    entity_type: Annotated[Text | None, Query(max_length=60)] = None,
     entity_id: RefId = None,
     actor_id: RefId = None,
     actor: Actor = Depends(current_actor),

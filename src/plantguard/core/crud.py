@@ -25,6 +25,13 @@ from plantguard.core.permissions import Actor, Perm
 M = TypeVar("M", bound=Base)
 
 MAX_LIMIT = 500
+LIKE_ESCAPE = "\\"
+
+
+def like_pattern(text: str) -> str:
+    """``%text%`` with LIKE's wildcards escaped: a search for ``50%`` or ``a_b`` is literal."""
+    escaped = text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", LIKE_ESCAPE + "%").replace("_", LIKE_ESCAPE + "_")
+    return f"%{escaped}%"
 
 
 @dataclass(frozen=True)
@@ -59,12 +66,17 @@ class TenantCrud(Generic[M]):
 
     def filters(self, filters: dict[str, Any]) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = []
+        bad = [FieldError(key, "Must not contain NUL characters")
+               for key, value in filters.items() if isinstance(value, str) and "\x00" in value]
+        if bad:  # PostgreSQL refuses them in any text, a query's parameters included
+            raise ValidationFailed(bad)
         for key, value in filters.items():
             if value is None or value == "":
                 continue
             if key == "q":
-                like = f"%{value}%"
-                out.append(or_(*(getattr(self.model, f).ilike(like) for f in self.search_fields)))
+                like = like_pattern(str(value))
+                out.append(or_(*(getattr(self.model, f).ilike(like, escape=LIKE_ESCAPE)
+                                 for f in self.search_fields)))
             else:
                 out.append(getattr(self.model, key) == value)
         return out

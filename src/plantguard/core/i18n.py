@@ -89,6 +89,9 @@ FIELD_LABELS: dict[str, str] = {
     "issued_by": N_("Issued by"), "issued_on": N_("Issued on"), "expires_on": N_("Expires on"),
     "person_id": N_("Person"), "display_name": N_("Display name"), "body": N_("Request body"),
     "entity_type": N_("Record type"), "entity_id": N_("Record"), "site_id": N_("Site"),
+    "locale": N_("Language"), "password_hash": N_("Password"), "is_demo": N_("Demo data"),
+    "address": N_("Address"), "plan_width": N_("Plan width"), "plan_height": N_("Plan height"),
+    "polygon": N_("Outline on the plan"), "grant_type": N_("Grant type"), "scope": N_("Scope"),
 }
 
 

@@ -20,7 +20,7 @@ from plantguard.api.deps import (
 )
 from plantguard.assets.api import Search
 from plantguard.core.permissions import Actor, Perm, Role
-from plantguard.core.schemas import PageOut
+from plantguard.core.schemas import PageOut, Text
 from plantguard.tenancy import auth
 from plantguard.tenancy.schemas import (
     AreaPublic,
@@ -98,7 +98,7 @@ auth_router = APIRouter(prefix="/auth", tags=["auth"], route_class=GuardedRoute)
 @auth_router.post("/token", response_model=TokenOut, summary="Sign in with the OAuth2 password form")
 def token(
     request: Request,
-    username: Annotated[str, Form(min_length=1, max_length=80)],
+    username: Annotated[Text, Form(min_length=1, max_length=80)],
     password: Annotated[str, Form(min_length=1, max_length=200)],
     grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
     scope: Annotated[str, Form(max_length=200)] = "",

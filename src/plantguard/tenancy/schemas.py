@@ -3,18 +3,47 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import EmailStr, Field, field_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator
+from pydantic.networks import validate_email
 
-from plantguard.core.schemas import Code, Id, Input, LongText, Name, Output, ShortText
+from plantguard.core.schemas import (
+    Code,
+    Code80,
+    Id,
+    Input,
+    LongText,
+    Name100,
+    Output,
+    ShortText,
+    ShortText40,
+    ShortText100,
+    Storable,
+)
 
 Shift = Literal["day", "A", "B", "C", "D"]
 
 
+def _email_or_blank(value: str) -> str:
+    return validate_email(value)[1] if value else ""
+
+
+# An e-mail address or "" (none). One type rather than ``EmailStr | Literal[""]``, so that a bad
+# address is one error, not one per union branch. 200 characters is the column's length (the
+# e-mail syntax alone allows 254).
+EmailOrBlank = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=200),
+    Storable,
+    AfterValidator(_email_or_blank),
+    Field(description="An e-mail address, or empty for none"),
+]
+
+
 class CertificateIn(Input):
-    kind: Name = Field(max_length=100)
-    number: ShortText = Field(default="", max_length=100)
+    kind: Name100
+    number: ShortText100 = ""
     issued_by: ShortText = ""
     issued_on: date | None = None
     expires_on: date | None = None
@@ -37,20 +66,20 @@ class SkillPublic(Output):
 
 class SkillCreate(Input):
     code: Code
-    name: Name = Field(max_length=100)
+    name: Name100
 
 
 class SkillUpdate(Input):
     code: Code | None = None
-    name: Name | None = Field(default=None, max_length=100)
+    name: Name100 | None = None
 
 
 class PersonCreate(Input):
     employee_no: Code
-    name: Name = Field(max_length=100)
-    phone: ShortText = Field(default="", max_length=40)
-    email: EmailStr | Literal[""] = ""
-    job_title: ShortText = Field(default="", max_length=100)
+    name: Name100
+    phone: ShortText40 = ""
+    email: EmailOrBlank = ""
+    job_title: ShortText100 = ""
     team_id: Id | None = None
     active: bool = True
     skills: list[Code] = Field(default_factory=list, max_length=50)
@@ -59,10 +88,10 @@ class PersonCreate(Input):
 
 class PersonUpdate(Input):
     employee_no: Code | None = None
-    name: Name | None = Field(default=None, max_length=100)
-    phone: ShortText | None = Field(default=None, max_length=40)
-    email: EmailStr | Literal[""] | None = None
-    job_title: ShortText | None = Field(default=None, max_length=100)
+    name: Name100 | None = None
+    phone: ShortText40 | None = None
+    email: EmailOrBlank | None = None
+    job_title: ShortText100 | None = None
     team_id: Id | None = None
     active: bool | None = None
     skills: list[Code] | None = Field(default=None, max_length=50)
@@ -90,7 +119,7 @@ class PersonPublic(Output):
 
 class TeamCreate(Input):
     code: Code
-    name: Name = Field(max_length=100)
+    name: Name100
     area_id: Id | None = None
     shift: Shift = "day"
     leader_id: Id | None = None
@@ -99,7 +128,7 @@ class TeamCreate(Input):
 
 class TeamUpdate(Input):
     code: Code | None = None
-    name: Name | None = Field(default=None, max_length=100)
+    name: Name100 | None = None
     area_id: Id | None = None
     shift: Shift | None = None
     leader_id: Id | None = None
@@ -154,10 +183,10 @@ class TokenOut(Output):
 
 
 class UserCreate(Input):
-    username: Code = Field(max_length=80)
+    username: Code80
     password: str = Field(min_length=10, max_length=200)
     role: Literal["admin", "safety_manager", "team_leader", "worker", "contractor", "auditor"]
-    display_name: ShortText = Field(default="", max_length=100)
+    display_name: ShortText100 = ""
     person_id: Id | None = None
 
     @field_validator("password")

@@ -69,6 +69,8 @@ class WebResource:
                 value = str(raw).strip() if raw is not None else ""
                 if value == "" and f.kind in ("select", "date", "number") and not f.required:
                     data[f.name] = None
+                elif value == "" and f.required and for_update:
+                    data[f.name] = None  # blanking a required field: the service names it
                 elif value == "" and f.required:
                     continue  # missing: the schema names the field as required
                 else:

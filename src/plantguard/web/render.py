@@ -61,6 +61,12 @@ def _shift() -> dict[str, str]:
     return SHIFT_LABELS
 
 
+def _type_label(code: str) -> str:
+    from plantguard.assets.types import type_label
+
+    return type_label(code)
+
+
 def _env() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(WEB_DIR / "templates")),
@@ -75,7 +81,7 @@ def _env() -> Environment:
     env.globals.update(
         static_url=static_url, LOCALES=LOCALES, LOCALE_LABELS=LOCALE_LABELS, field_label=translate_field,
         version=__version__, ROLE_LABELS=ROLE_LABELS, STATUS_LABELS=_status(), SHIFT_LABELS=_shift(),
-        ACTION_LABELS=ACTION_LABELS, ENTITY_LABELS=ENTITY_LABELS,
+        ACTION_LABELS=ACTION_LABELS, ENTITY_LABELS=ENTITY_LABELS, type_label=_type_label,
     )
     return env
 

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from plantguard.assets.models import CRITICALITIES, EQUIPMENT_STATUSES, Equipment
 from plantguard.assets.schemas import EquipmentCreate, EquipmentUpdate, PointCreate, PointUpdate
 from plantguard.assets.service import equipment_service, point_service
+from plantguard.assets.types import EQUIPMENT_TYPES, type_label
 from plantguard.core.i18n import N_
 from plantguard.core.i18n import gettext as _
 from plantguard.core.permissions import Actor
@@ -23,6 +24,10 @@ STATUS_LABELS = {
 CRITICALITY_LABELS = {"A": N_("A — critical"), "B": N_("B — important"), "C": N_("C — general")}
 SHIFT_LABELS = {"day": N_("Day shift"), "A": N_("Shift A"), "B": N_("Shift B"), "C": N_("Shift C"),
                 "D": N_("Shift D")}
+
+
+def _types(session: Session, actor: Actor) -> list[tuple[str, str]]:
+    return [(code, type_label(code)) for code in EQUIPMENT_TYPES]
 
 
 def _areas(session: Session, actor: Actor) -> list[tuple[str, str]]:
@@ -62,7 +67,8 @@ EQUIPMENT = WebResource(
     fields=[
         FormField("code", N_("Code"), required=True, maxlength=40),
         FormField("name", N_("Name"), required=True, maxlength=200),
-        FormField("type", N_("Type"), required=True, maxlength=60),
+        FormField("type", N_("Type"), required=True, maxlength=60, options=_types,
+                  help=N_("Pick a known type or enter your own code")),
         FormField("area_id", N_("Area"), "select", required=True, options=_areas),
         FormField("model", N_("Model"), maxlength=200),
         FormField("maker", N_("Maker"), maxlength=200),
@@ -76,7 +82,7 @@ EQUIPMENT = WebResource(
     columns=[
         Column("code", N_("Code"), lambda e: e.code, link=True),
         Column("name", N_("Name"), lambda e: e.name, link=True),
-        Column("type", N_("Type"), lambda e: e.type),
+        Column("type", N_("Type"), lambda e: type_label(e.type)),
         Column("area", N_("Area"), lambda e: e.area.name),
         Column("maker", N_("Maker"), lambda e: e.maker),
         Column("criticality", N_("Criticality"), lambda e: e.criticality, badge="crit"),

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from plantguard.api.deps import SESSION_COOKIE, check_csrf, runtime
 from plantguard.api.middleware import LANG_COOKIE
+from plantguard.assets.types import type_label
 from plantguard.audit.ledger import bind_actor
 from plantguard.audit.service import changed_fields, list_entries
 from plantguard.core.errors import (
@@ -31,6 +32,7 @@ from plantguard.tenancy.models import Area, Person
 from plantguard.tenancy.schemas import CertificateIn, PersonUpdate
 from plantguard.web import dashboard
 from plantguard.web.forms import WebResource
+from plantguard.web.history import reference_names
 from plantguard.web.render import STATIC_DIR, render
 from plantguard.web.resources import RESOURCES
 from plantguard.web.session import (
@@ -190,8 +192,10 @@ def mount(app: FastAPI) -> None:
         page = Page(request)
         with _db(request) as session:
             entries = list_entries(session, page.actor, entity_type=entity_type, entity_id=entity_id, limit=200)
+            refs = reference_names(session, page.actor, entries.items)
         return render(request, "_history.html", **page.ctx(
-            entries=entries.items, changed_fields=changed_fields, field_label=translate_field))
+            entries=entries.items, changed_fields=changed_fields, field_label=translate_field, refs=refs,
+            type_label=type_label))
 
     # -- people: certificates ------------------------------------------------------------------
 

@@ -21,6 +21,23 @@
   document.addEventListener("DOMContentLoaded", function () { drawCharts(document); });
   document.addEventListener("htmx:afterSettle", function (ev) { drawCharts(ev.target); });
 
+  // The offline page (served by the service worker in place of the page asked for) loads the
+  // page again once the server answers: when the device comes back online, and every few
+  // seconds meanwhile (on a plant network the device is often online while the server is not).
+  if (document.querySelector("[data-offline]")) {
+    var probing = false;
+    var retry = function () {
+      if (probing || navigator.onLine === false) return;
+      probing = true; // one probe at a time; none left running when the page reloads
+      fetch("/healthz", { cache: "no-store" })
+        .then(function (res) { return res.text().then(function () { return res.ok; }); })
+        .then(function (ok) { if (ok) { window.location.reload(); } else { probing = false; } })
+        .catch(function () { probing = false; /* still unreachable */ });
+    };
+    window.addEventListener("online", retry);
+    window.setInterval(retry, 5000);
+  }
+
   // Signed-in pages kept for offline use must not outlive the session that fetched them.
   if (window.caches && window.location.pathname === "/login") { window.caches.delete("plantguard-pages"); }
 

@@ -22,10 +22,12 @@ self.addEventListener("fetch", (event) => {
   const url = new URL(req.url);
   if (req.method !== "GET" || url.origin !== self.location.origin || url.pathname.startsWith("/api/")) return;
   if (url.pathname.startsWith("/static/")) {
+    // Asset URLs carry a content hash (?v=...), so a cached copy is never stale. Offline, an
+    // asset not yet cached under this hash falls back to any copy of it (the shell above).
     event.respondWith(caches.match(req).then((hit) => hit || fetch(req).then((res) => {
       if (res.ok) { const copy = res.clone(); caches.open(CACHE).then((c) => c.put(req, copy)); }
       return res;
-    })));
+    }).catch((err) => caches.match(req, { ignoreSearch: true }).then((any) => any || Promise.reject(err)))));
     return;
   }
   if (req.mode === "navigate") {
