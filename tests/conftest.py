@@ -97,6 +97,18 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
 
 
 @pytest.fixture
+def pg_db(postgres_database: str) -> Iterator[Db]:
+    """PostgreSQL only, for behaviour that exists only there (row locks, SKIP LOCKED)."""
+    engine = make_engine(postgres_database)
+    try:
+        yield Db("postgres", postgres_database, engine, make_session_factory(engine),
+                 make_session_factory(engine, read_only=True))
+    finally:
+        _truncate_all(engine)
+        engine.dispose()
+
+
+@pytest.fixture
 def sqlite_db(tmp_path: Path, sqlite_template: Path) -> Iterator[Db]:
     """SQLite only, for tests whose subject is not storage."""
     path = tmp_path / "plantguard.db"

@@ -331,10 +331,16 @@ def test_relay_loop_survives_errors(store: Db) -> None:
     run(scenario())
 
 
-def test_concurrent_relays_skip_locked_rows(store: Db) -> None:
-    db = store
-    if db.backend != "postgres":
-        pytest.skip("several relays are a PostgreSQL deployment (FOR UPDATE SKIP LOCKED)")
+@pytest.fixture
+def pg_store(pg_db: Db) -> Iterator[Db]:
+    effects_meta.create_all(pg_db.engine)
+    yield pg_db
+    effects_meta.drop_all(pg_db.engine)
+
+
+def test_concurrent_relays_skip_locked_rows(pg_store: Db) -> None:
+    """Several relays are a PostgreSQL deployment: FOR UPDATE SKIP LOCKED shares the rows."""
+    db = pg_store
     ids = enqueue_committed(db, 10)
 
     class SlowBus(WrappedBus):

@@ -7,9 +7,11 @@ and NATS): only the settings differ.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -24,7 +26,7 @@ from plantguard.audit import ledger
 from plantguard.core.models import import_all
 from plantguard.core.settings import Settings, get_settings
 from plantguard.events.bus import make_bus
-from plantguard.events.relay import OutboxRelay, pending_count
+from plantguard.events.relay import OutboxRelay, pending_count, prune_published
 
 log = logging.getLogger("plantguard")
 
@@ -39,6 +41,30 @@ def api_router() -> APIRouter:
     for r in (auth_router, users_router, assets, tenancy, audit):
         api.include_router(r)
     return api
+
+
+OUTBOX_RETENTION = timedelta(days=7)
+PRUNE_EVERY_S = 3600.0
+
+
+async def _prune_outbox(rt: Runtime, stop: asyncio.Event) -> None:
+    """Published events are kept a week (for inspection), then deleted; pending ones never."""
+
+    def prune() -> int:
+        with rt.factory() as session:
+            n = prune_published(session, OUTBOX_RETENTION)
+            session.commit()
+            return n
+
+    while not stop.is_set():
+        try:
+            n = await asyncio.to_thread(prune)
+            if n:
+                log.info("outbox: pruned %d published events older than %s", n, OUTBOX_RETENTION)
+        except Exception:  # logged and retried next round; never kills the app
+            log.exception("outbox prune failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=PRUNE_EVERY_S)
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None,
@@ -56,6 +82,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if start_relay:
             rt.relay = OutboxRelay(rt.factory, rt.bus)
             rt.tasks.append(asyncio.create_task(rt.relay.run(stop, settings.relay_interval_s)))
+            rt.tasks.append(asyncio.create_task(_prune_outbox(rt, stop)))
         try:
             yield
         finally:

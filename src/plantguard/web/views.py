@@ -29,8 +29,8 @@ from plantguard.core.i18n import gettext as _
 from plantguard.core.permissions import Actor, Perm
 from plantguard.tenancy import auth
 from plantguard.tenancy.models import Area, Person
-from plantguard.tenancy.schemas import CertificateIn, PersonUpdate
 from plantguard.web import dashboard
+from plantguard.web.certificates import mount_certificates
 from plantguard.web.forms import WebResource
 from plantguard.web.history import reference_names
 from plantguard.web.render import STATIC_DIR, render
@@ -197,59 +197,7 @@ def mount(app: FastAPI) -> None:
             entries=entries.items, changed_fields=changed_fields, field_label=translate_field, refs=refs,
             type_label=type_label))
 
-    # -- people: certificates ------------------------------------------------------------------
-
-    @app.post("/people/{item_id}/certificates", include_in_schema=False)
-    async def add_certificate(request: Request, item_id: int) -> Response:
-        page = Page(request)
-        form = await page.form()
-        from pydantic import ValidationError
-
-        from plantguard.api.errors import field_errors_from_pydantic
-        from plantguard.tenancy.service import person_service
-
-        data = {k: (str(form.get(k) or "").strip() or None) for k in ("kind", "number", "issued_by",
-                                                                       "issued_on", "expires_on")}
-        for k in ("number", "issued_by"):
-            data[k] = data[k] or ""
-        with _db(request, write=True) as session:
-            bind_actor(session, page.actor)
-            person: Person = person_service.get(session, page.actor, item_id)
-            try:
-                cert = CertificateIn.model_validate(data)
-            except ValidationError as exc:
-                errs = field_errors_from_pydantic(exc.errors())
-                return _detail(request, page, RESOURCES["people"], session, person, cert_errors=errs,
-                               status_code=422)
-            certs = [CertificateIn.model_validate(c, from_attributes=True).model_dump() for c in person.certificates]
-            certs.append(cert.model_dump())
-            try:
-                person_service.update(session, page.actor, item_id,
-                                      PersonUpdate.model_validate({"certificates": certs}))
-            except ValidationFailed as exc:
-                session.rollback()
-                errs = [{"field": e.field.rsplit(".", 1)[-1], "message": _(e.message) % e.params if e.params
-                         else _(e.message)} for e in exc.errors]
-                person = person_service.get(session, page.actor, item_id)
-                return _detail(request, page, RESOURCES["people"], session, person, cert_errors=errs,
-                               status_code=422)
-            session.commit()
-        return RedirectResponse(f"/people/{item_id}", status_code=303)
-
-    @app.post("/people/{item_id}/certificates/{cert_id}/delete", include_in_schema=False)
-    async def remove_certificate(request: Request, item_id: int, cert_id: int) -> Response:
-        page = Page(request)
-        await page.form()
-        from plantguard.tenancy.service import person_service
-
-        with _db(request, write=True) as session:
-            bind_actor(session, page.actor)
-            person = person_service.get(session, page.actor, item_id)
-            certs = [CertificateIn.model_validate(c, from_attributes=True).model_dump()
-                     for c in person.certificates if c.id != cert_id]
-            person_service.update(session, page.actor, item_id, PersonUpdate.model_validate({"certificates": certs}))
-            session.commit()
-        return RedirectResponse(f"/people/{item_id}", status_code=303)
+    mount_certificates(app)
 
     for resource in RESOURCES.values():
         _mount_resource(app, resource)
