@@ -20,6 +20,7 @@ from plantguard.core.errors import ValidationFailed
 from plantguard.core.i18n import gettext as _
 from plantguard.tenancy.schemas import CertificateIn, PersonUpdate
 from plantguard.tenancy.service import person_service
+from plantguard.web.session import WebId
 
 FIELDS = ("kind", "number", "issued_by", "issued_on", "expires_on")
 
@@ -33,7 +34,7 @@ def mount_certificates(app: FastAPI) -> None:
     from plantguard.web.views import Page, _db, _detail
 
     @app.post("/people/{item_id}/certificates", include_in_schema=False)
-    async def add_certificate(request: Request, item_id: int) -> Response:
+    async def add_certificate(request: Request, item_id: WebId) -> Response:
         page = Page(request)
         form = await page.form()
         data: dict[str, Any] = {k: (str(form.get(k) or "").strip() or None) for k in FIELDS}
@@ -64,7 +65,7 @@ def mount_certificates(app: FastAPI) -> None:
         return await run_in_threadpool(save)
 
     @app.post("/people/{item_id}/certificates/{cert_id}/delete", include_in_schema=False)
-    async def remove_certificate(request: Request, item_id: int, cert_id: int) -> Response:
+    async def remove_certificate(request: Request, item_id: WebId, cert_id: WebId) -> Response:
         page = Page(request)
         await page.form()
 

@@ -4,9 +4,10 @@ session, and a per-session CSRF token that every form and htmx request echoes.""
 from __future__ import annotations
 
 import secrets
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from plantguard.api.deps import SESSION_COOKIE, _resolve
@@ -15,6 +16,16 @@ from plantguard.core.permissions import Actor
 from plantguard.tenancy.auth import Resolved
 
 LOGIN_CSRF_COOKIE = "plantguard_login_csrf"
+
+# Path and query numbers of console pages: bounded like the API's, so that no URL reaches the
+# database with an integer it cannot hold (an out-of-range id is simply "not found").
+WebId = Annotated[int, Path(ge=1, le=2**62)]
+WebOffset = Annotated[int, Query(ge=0, le=10**9)]
+
+
+def clean_text(value: str) -> str:
+    """Free text from a URL or form, minus what no database column can hold (NUL)."""
+    return value.replace("\x00", "")
 
 
 def web_auth(request: Request) -> Resolved | None:

@@ -37,6 +37,9 @@ from plantguard.web.render import STATIC_DIR, render
 from plantguard.web.resources import RESOURCES
 from plantguard.web.session import (
     LOGIN_CSRF_COOKIE,
+    WebId,
+    WebOffset,
+    clean_text,
     login_redirect,
     new_login_csrf,
     safe_next,
@@ -116,7 +119,7 @@ def mount(app: FastAPI) -> None:
     @app.post("/login", include_in_schema=False, response_class=HTMLResponse)
     async def login_submit(request: Request) -> Response:
         form = await request.form()
-        username = str(form.get("username") or "")[:80]
+        username = clean_text(str(form.get("username") or ""))[:80]
         password = str(form.get("password") or "")[:200]
         nxt = safe_next(str(form.get("next") or ""))
         cookie_token = request.cookies.get(LOGIN_CSRF_COOKIE)
@@ -176,10 +179,11 @@ def mount(app: FastAPI) -> None:
     # -- audit -------------------------------------------------------------------------------
 
     @app.get("/audit", include_in_schema=False, response_class=HTMLResponse)
-    def audit_page(request: Request, offset: int = 0, entity_type: str | None = None) -> Response:
+    def audit_page(request: Request, offset: WebOffset = 0, entity_type: str | None = None) -> Response:
         page = Page(request)
         offset = max(0, min(offset, 10**9))
         with _db(request) as session:
+            entity_type = clean_text(entity_type or "")[:60]
             entries = list_entries(session, page.actor, entity_type=entity_type or None, limit=PAGE_SIZE,
                                    offset=offset)
         return render(request, "audit.html", **page.ctx(
@@ -188,10 +192,12 @@ def mount(app: FastAPI) -> None:
         ))
 
     @app.get("/history/{entity_type}/{entity_id}", include_in_schema=False, response_class=HTMLResponse)
-    def history(request: Request, entity_type: str, entity_id: int) -> Response:
+    def history(request: Request, entity_type: str, entity_id: WebId) -> Response:
         page = Page(request)
         with _db(request) as session:
-            entries = list_entries(session, page.actor, entity_type=entity_type, entity_id=entity_id, limit=200)
+            # An unreadable type names no record: an empty history, not every type's.
+            entries = list_entries(session, page.actor, entity_type=clean_text(entity_type)[:60] or "-",
+                                   entity_id=entity_id, limit=200)
             refs = reference_names(session, page.actor, entries.items)
         return render(request, "_history.html", **page.ctx(
             entries=entries.items, changed_fields=changed_fields, field_label=translate_field, refs=refs,
@@ -210,8 +216,12 @@ def _list_query(request: Request, resource: WebResource) -> dict[str, Any]:
     for f in resource.filters:
         raw = request.query_params.get(f.name)
         if raw:
-            out[f.name] = int(raw) if f.name.endswith("_id") and raw.isdigit() else raw
-    q = request.query_params.get("q", "").strip()[:100]
+            if f.name.endswith("_id"):
+                if raw.isdigit() and len(raw) <= 18:
+                    out[f.name] = int(raw)
+            else:
+                out[f.name] = clean_text(raw)[:60]
+    q = clean_text(request.query_params.get("q", "")).strip()[:100]
     if q:
         out["q"] = q
     return out
@@ -243,7 +253,7 @@ def _mount_resource(app: FastAPI, r: WebResource) -> None:
     base = f"/{r.slug}"
 
     @app.get(base, include_in_schema=False, response_class=HTMLResponse, name=f"{r.slug}_list")
-    def list_page(request: Request, offset: int = 0) -> Response:
+    def list_page(request: Request, offset: WebOffset = 0) -> Response:
         page = Page(request)
         offset = max(0, min(offset, 10**9))
         flt = _list_query(request, r)
@@ -285,14 +295,14 @@ def _mount_resource(app: FastAPI, r: WebResource) -> None:
         return await _save(request, page, r, form, data, errors, None)
 
     @app.get(base + "/{item_id}", include_in_schema=False, response_class=HTMLResponse)
-    def detail(request: Request, item_id: int) -> Response:
+    def detail(request: Request, item_id: WebId) -> Response:
         page = Page(request)
         with _db(request) as session:
             obj = r.service.get(session, page.actor, item_id)
             return _detail(request, page, r, session, obj)
 
     @app.get(base + "/{item_id}/edit", include_in_schema=False, response_class=HTMLResponse)
-    def edit_page(request: Request, item_id: int) -> Response:
+    def edit_page(request: Request, item_id: WebId) -> Response:
         page = Page(request)
         page.actor.require(r.service.write_perm)
         with _db(request) as session:
@@ -302,7 +312,7 @@ def _mount_resource(app: FastAPI, r: WebResource) -> None:
                                                            options=opts, nav=r.slug))
 
     @app.post(base + "/{item_id}/edit", include_in_schema=False, response_class=HTMLResponse)
-    async def update(request: Request, item_id: int) -> Response:
+    async def update(request: Request, item_id: WebId) -> Response:
         page = Page(request)
         page.actor.require(r.service.write_perm)
         form = await page.form()
@@ -310,7 +320,7 @@ def _mount_resource(app: FastAPI, r: WebResource) -> None:
         return await _save(request, page, r, form, data, errors, item_id)
 
     @app.post(base + "/{item_id}/delete", include_in_schema=False)
-    async def delete(request: Request, item_id: int) -> Response:
+    async def delete(request: Request, item_id: WebId) -> Response:
         page = Page(request)
         page.actor.require(r.service.write_perm)
         await page.form()
