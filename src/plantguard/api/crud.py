@@ -4,7 +4,7 @@ No ``from __future__ import annotations`` here: FastAPI reads the endpoint signa
 runtime, and the schema classes are closure variables.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -22,8 +22,15 @@ ItemId = Annotated[int, Path(ge=1, le=ID_MAX, description="Record id")]
 RefId = Annotated[int | None, Query(ge=1, le=ID_MAX)]
 
 
-def no_filters() -> dict[str, Any]:
+async def no_filters() -> dict[str, Any]:
     return {}
+
+
+def model_response(model: BaseModel, status_code: int = 200) -> Response:
+    """Serialise once: the model is already validated, so FastAPI's second pass through the
+    response model (which doubles the cost of a list) is skipped. The response model stays
+    declared on the route for the OpenAPI document."""
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
 def crud_router(
@@ -34,11 +41,12 @@ def crud_router(
     create_schema: type[BaseModel],
     update_schema: type[BaseModel],
     public_schema: type[BaseModel],
-    filters: Callable[..., dict[str, Any]] = no_filters,
+    filters: Callable[..., Awaitable[dict[str, Any]]] = no_filters,
     present: Callable[[Session, Actor, Sequence[Any]], list[Any]] | None = None,
 ) -> APIRouter:
     router = APIRouter(prefix=path, tags=[tag], route_class=GuardedRoute)
     perm = service.write_perm
+    page_schema = PageOut[public_schema]  # type: ignore[valid-type]
 
     def out(session: Session, actor: Actor, items: Sequence[Any]) -> list[Any]:
         if present is not None:
@@ -53,7 +61,7 @@ def crud_router(
         session: Session = Depends(db_session),
     ) -> Any:
         page = service.list(session, actor, limit=limit, offset=offset, **flt)
-        return {"items": out(session, actor, page.items), "total": page.total}
+        return model_response(page_schema(items=out(session, actor, page.items), total=page.total))
 
     router.add_api_route("", list_items, methods=["GET"], response_model=PageOut[public_schema],  # type: ignore[valid-type]
                          summary=f"List {tag}")
@@ -61,7 +69,7 @@ def crud_router(
     def read_one(
         item_id: ItemId, actor: Actor = Depends(current_actor), session: Session = Depends(db_session)
     ) -> Any:
-        return out(session, actor, [service.get(session, actor, item_id)])[0]
+        return model_response(out(session, actor, [service.get(session, actor, item_id)])[0])
 
     router.add_api_route("/{item_id}", read_one, methods=["GET"], response_model=public_schema,
                          summary=f"Read one of {tag}")

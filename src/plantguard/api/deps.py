@@ -9,7 +9,7 @@ pre-check is a courtesy, the service check is the rule.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
 from fastapi import Request, Response
@@ -44,11 +44,13 @@ def runtime(request: Request) -> Runtime:
     return rt
 
 
-def db_session(request: Request) -> Iterator[Session]:
+async def db_session(request: Request) -> AsyncIterator[Session]:
     """A session for this request: read-only for safe methods, a writer otherwise.
 
-    Write endpoints commit explicitly before they answer, so a failed commit is an error
-    response and never a success that did not stick.
+    Opening a session does no I/O, so it happens on the event loop; closing returns the
+    connection to the pool and runs in the thread pool. Write endpoints commit explicitly
+    before they answer, so a failed commit is an error response and never a success that
+    did not stick.
     """
     rt = runtime(request)
     factory = rt.read_factory if request.method in SAFE_METHODS else rt.factory
@@ -56,8 +58,12 @@ def db_session(request: Request) -> Iterator[Session]:
     try:
         yield session
     finally:
-        session.rollback()
-        session.close()
+        await run_in_threadpool(_close, session)
+
+
+def _close(session: Session) -> None:
+    session.rollback()
+    session.close()
 
 
 def bearer_token(request: Request) -> str | None:
@@ -68,23 +74,55 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
-def _resolve(request: Request) -> auth.Resolved | None:
-    cached = getattr(request.state, "auth", None)
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
-    rt = runtime(request)
+def _credentials(request: Request) -> tuple[str, tuple[str, ...]] | None:
     token = bearer_token(request)
-    kinds: tuple[str, ...] = ("api",)
-    if token is None:
-        token = request.cookies.get(SESSION_COOKIE)
-        kinds = ("web",)
-    if not token:
-        return None
+    if token is not None:
+        return token, ("api",)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return (cookie, ("web",)) if cookie else None
+
+
+def _cached(request: Request) -> tuple[bool, auth.Resolved | None]:
+    """(known, resolved) from the request or the process cache, without I/O."""
+    state = getattr(request.state, "auth", None)
+    if state is not None:
+        return True, state
+    creds = _credentials(request)
+    if creds is None:
+        return True, None
+    hit = runtime(request).auth_cache.get(*creds)
+    if hit is not None:
+        request.state.auth = hit
+        return True, hit
+    return False, None
+
+
+def _resolve(request: Request) -> auth.Resolved | None:
+    """The caller behind the request's bearer token or session cookie (blocking)."""
+    known, resolved = _cached(request)
+    if known:
+        return resolved
+    creds = _credentials(request)
+    assert creds is not None
+    rt = runtime(request)
     with rt.read_factory() as session:
-        resolved = auth.resolve(session, token, kinds)
+        resolved = auth.resolve(session, *creds)
     if resolved is not None:
+        rt.auth_cache.put(*creds, resolved)
         request.state.auth = resolved
     return resolved
+
+
+async def resolve_async(request: Request) -> auth.Resolved | None:
+    known, resolved = _cached(request)
+    if known:
+        return resolved
+    return await run_in_threadpool(_resolve, request)
+
+
+def forget_token(request: Request, token: str) -> None:
+    """A signed-out token stops working at once in this process."""
+    runtime(request).auth_cache.forget(token)
 
 
 def check_csrf(request: Request, resolved: auth.Resolved, form_token: str | None = None) -> None:
@@ -97,15 +135,15 @@ def check_csrf(request: Request, resolved: auth.Resolved, form_token: str | None
 
 
 async def authenticate_request(request: Request) -> auth.Resolved:
-    resolved = await run_in_threadpool(_resolve, request)
+    resolved = await resolve_async(request)
     if resolved is None:
         raise NotAuthenticated()
     return resolved
 
 
-def current_actor(request: Request) -> Actor:
+async def current_actor(request: Request) -> Actor:
     """Dependency: the signed-in caller (401 otherwise)."""
-    resolved = _resolve(request)
+    resolved = await resolve_async(request)
     if resolved is None:
         raise NotAuthenticated()
     if bearer_token(request) is None and request.url.path.startswith("/api/"):

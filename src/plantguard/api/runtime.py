@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from plantguard.core.db import make_engine, make_session_factory
 from plantguard.core.settings import Settings
+from plantguard.tenancy.auth_cache import AuthCache
 
 
 @dataclass
@@ -21,6 +22,10 @@ class Runtime:
     bus: Any = None
     relay: Any = None
     tasks: list[Any] = field(default_factory=list)
+    auth_cache: AuthCache = field(default_factory=AuthCache)
+
+    def __post_init__(self) -> None:
+        self.auth_cache = AuthCache(ttl=self.settings.auth_cache_s)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:

@@ -19,7 +19,7 @@ from plantguard.core.schemas import Text
 Search = Annotated[Text | None, Query(max_length=100, description="Text search over code, name, ...")]
 
 
-def equipment_filters(
+async def equipment_filters(
     area_id: RefId = None,
     status: Literal["in_service", "standby", "maintenance", "retired"] | None = None,
     criticality: Literal["A", "B", "C"] | None = None,
@@ -29,7 +29,7 @@ def equipment_filters(
     return {"area_id": area_id, "status": status, "criticality": criticality, "type": type, "q": q}
 
 
-def point_filters(equipment_id: RefId = None, q: Search = None) -> dict[str, Any]:
+async def point_filters(equipment_id: RefId = None, q: Search = None) -> dict[str, Any]:
     return {"equipment_id": equipment_id, "q": q}
 
 

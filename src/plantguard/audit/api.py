@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
-from plantguard.api.crud import Limit, Offset, RefId
+from plantguard.api.crud import Limit, Offset, RefId, model_response
 from plantguard.api.deps import GuardedRoute, current_actor, db_session
 from plantguard.audit.service import list_entries
 from plantguard.core.permissions import Actor
@@ -47,4 +47,5 @@ def list_audit(
 ) -> Any:
     page = list_entries(session, actor, entity_type=entity_type, entity_id=entity_id, actor_id=actor_id,
                         limit=limit, offset=offset)
-    return {"items": [AuditEntryPublic.model_validate(e) for e in page.items], "total": page.total}
+    items = [AuditEntryPublic.model_validate(e) for e in page.items]
+    return model_response(PageOut[AuditEntryPublic](items=items, total=page.total))

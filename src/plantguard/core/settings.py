@@ -35,6 +35,8 @@ class Settings:
     token_ttl_hours: int = field(default_factory=lambda: int(_env("TOKEN_TTL_HOURS", "24")))
     cookie_secure: bool = field(default_factory=lambda: _env("COOKIE_SECURE", "0") == "1")
     relay_interval_s: float = field(default_factory=lambda: float(_env("RELAY_INTERVAL", "0.2")))
+    # How long a resolved token is trusted without asking the database (0 disables).
+    auth_cache_s: float = field(default_factory=lambda: float(_env("AUTH_CACHE_SECONDS", "5")))
 
     def __post_init__(self) -> None:
         if not self.database_url:

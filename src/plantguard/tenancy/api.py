@@ -8,13 +8,14 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
-from plantguard.api.crud import Limit, Offset, RefId, crud_router
+from plantguard.api.crud import Limit, Offset, RefId, crud_router, model_response
 from plantguard.api.deps import (
     GuardedRoute,
     acting,
     bearer_token,
     current_actor,
     db_session,
+    forget_token,
     requires,
     runtime,
 )
@@ -44,11 +45,11 @@ from plantguard.tenancy.service import area_service, person_service, site_servic
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def people_filters(team_id: RefId = None, active: bool | None = None, q: Search = None) -> dict[str, Any]:
+async def people_filters(team_id: RefId = None, active: bool | None = None, q: Search = None) -> dict[str, Any]:
     return {"team_id": team_id, "active": active, "q": q}
 
 
-def team_filters(
+async def team_filters(
     area_id: RefId = None, shift: Literal["day", "A", "B", "C", "D"] | None = None, q: Search = None
 ) -> dict[str, Any]:
     return {"area_id": area_id, "shift": shift, "q": q}
@@ -80,14 +81,16 @@ readonly = APIRouter(route_class=GuardedRoute)
 def list_sites(limit: Limit = 50, offset: Offset = 0, actor: Actor = Depends(current_actor),
                session: Session = Depends(db_session)) -> Any:
     page = site_service.list(session, actor, limit=limit, offset=offset)
-    return {"items": [SitePublic.model_validate(s) for s in page.items], "total": page.total}
+    items = [SitePublic.model_validate(s) for s in page.items]
+    return model_response(PageOut[SitePublic](items=items, total=page.total))
 
 
 @readonly.get("/areas", response_model=PageOut[AreaPublic], tags=["sites"])
 def list_areas(limit: Limit = 50, offset: Offset = 0, site_id: RefId = None,
                actor: Actor = Depends(current_actor), session: Session = Depends(db_session)) -> Any:
     page = area_service.list(session, actor, limit=limit, offset=offset, site_id=site_id)
-    return {"items": [AreaPublic.model_validate(a) for a in page.items], "total": page.total}
+    items = [AreaPublic.model_validate(a) for a in page.items]
+    return model_response(PageOut[AreaPublic](items=items, total=page.total))
 
 
 router.include_router(readonly)
@@ -118,6 +121,7 @@ def revoke(request: Request, actor: Actor = Depends(current_actor),
     tok = bearer_token(request)
     if tok:
         auth.revoke(session, tok)
+        forget_token(request, tok)
         session.commit()
 
 

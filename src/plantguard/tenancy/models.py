@@ -55,7 +55,7 @@ class Area(Audited, TenantMixin, TimestampMixin, Base):
     polygon: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     description: Mapped[str] = mapped_column(Text, default="")
 
-    site: Mapped[Site] = relationship(lazy="joined")
+    site: Mapped[Site] = relationship()
 
 
 person_skill = Table(

@@ -35,7 +35,7 @@ def mount_certificates(app: FastAPI) -> None:
 
     @app.post("/people/{item_id}/certificates", include_in_schema=False)
     async def add_certificate(request: Request, item_id: WebId) -> Response:
-        page = Page(request)
+        page = await Page.load(request)
         form = await page.form()
         data: dict[str, Any] = {k: (str(form.get(k) or "").strip() or None) for k in FIELDS}
         data["number"] = data["number"] or ""
@@ -66,7 +66,7 @@ def mount_certificates(app: FastAPI) -> None:
 
     @app.post("/people/{item_id}/certificates/{cert_id}/delete", include_in_schema=False)
     async def remove_certificate(request: Request, item_id: WebId, cert_id: WebId) -> Response:
-        page = Page(request)
+        page = await Page.load(request)
         await page.form()
 
         def remove() -> None:

@@ -78,6 +78,10 @@ def _env() -> Environment:
     env.install_gettext_callables(  # type: ignore[attr-defined]
         lambda m: gettext(m), lambda s, p, n: ngettext(s, p, n), newstyle=True
     )
+    # ``_`` in templates is the catalogue lookup itself: a plain call is several times cheaper
+    # than the extension's newstyle wrapper, and autoescaping still applies to its output
+    # (message ids carry no markup). ``{% trans %}`` blocks keep the extension's callables.
+    env.globals.update(_=_t, gettext=_t, ngettext=lambda s, p, n, **kw: ngettext(s, p, n, **kw))
     env.globals.update(
         static_url=static_url, LOCALES=LOCALES, LOCALE_LABELS=LOCALE_LABELS, field_label=translate_field,
         version=__version__, ROLE_LABELS=ROLE_LABELS, STATUS_LABELS=_status(), SHIFT_LABELS=_shift(),

@@ -10,8 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from plantguard.api.deps import SESSION_COOKIE, check_csrf, runtime
+from plantguard.api.deps import SESSION_COOKIE, check_csrf, forget_token, resolve_async, runtime
 from plantguard.api.middleware import LANG_COOKIE
 from plantguard.assets.types import type_label
 from plantguard.audit.ledger import bind_actor
@@ -61,6 +62,12 @@ class Page:
         self.actor: Actor = resolved.actor
         self.resolved = resolved
         self.csrf = resolved.csrf_token
+
+    @classmethod
+    async def load(cls, request: Request) -> Page:
+        """The same, resolving the caller off the event loop (for ``async`` views)."""
+        await resolve_async(request)
+        return cls(request)
 
     def ctx(self, **kw: Any) -> dict[str, Any]:
         return {"actor": self.actor, "csrf": self.csrf, "can": self.actor.can, "Perm": Perm, **kw}
@@ -142,8 +149,6 @@ def mount(app: FastAPI) -> None:
                 session.commit()
                 return issued
 
-        from starlette.concurrency import run_in_threadpool
-
         try:
             issued = await run_in_threadpool(do_login)
         except TooManyAttempts as exc:
@@ -157,12 +162,17 @@ def mount(app: FastAPI) -> None:
 
     @app.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
-        page = Page(request)
+        page = await Page.load(request)
         await page.form()
         token = request.cookies.get(SESSION_COOKIE, "")
-        with _db(request, write=True) as session:
-            auth.revoke(session, token)
-            session.commit()
+
+        def revoke() -> None:
+            with _db(request, write=True) as session:
+                auth.revoke(session, token)
+                session.commit()
+
+        await run_in_threadpool(revoke)
+        forget_token(request, token)
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie(SESSION_COOKIE, path="/")
         return resp
@@ -288,7 +298,7 @@ def _mount_resource(app: FastAPI, r: WebResource) -> None:
 
     @app.post(base + "/new", include_in_schema=False, response_class=HTMLResponse)
     async def create(request: Request) -> Response:
-        page = Page(request)
+        page = await Page.load(request)
         page.actor.require(r.service.write_perm)
         form = await page.form()
         data, errors = r.parse(form, for_update=False)
@@ -313,7 +323,7 @@ def _mount_resource(app: FastAPI, r: WebResource) -> None:
 
     @app.post(base + "/{item_id}/edit", include_in_schema=False, response_class=HTMLResponse)
     async def update(request: Request, item_id: WebId) -> Response:
-        page = Page(request)
+        page = await Page.load(request)
         page.actor.require(r.service.write_perm)
         form = await page.form()
         data, errors = r.parse(form, for_update=True)
@@ -321,11 +331,9 @@ def _mount_resource(app: FastAPI, r: WebResource) -> None:
 
     @app.post(base + "/{item_id}/delete", include_in_schema=False)
     async def delete(request: Request, item_id: WebId) -> Response:
-        page = Page(request)
+        page = await Page.load(request)
         page.actor.require(r.service.write_perm)
         await page.form()
-        from starlette.concurrency import run_in_threadpool
-
         def do() -> None:
             with _db(request, write=True) as session:
                 bind_actor(session, page.actor)
