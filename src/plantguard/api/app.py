@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -26,6 +27,7 @@ from plantguard.audit import ledger
 from plantguard.core.models import import_all
 from plantguard.core.settings import Settings, get_settings
 from plantguard.events.bus import make_bus
+from plantguard.events.leader import lock_for, relay_when_leader
 from plantguard.events.relay import OutboxRelay, pending_count, prune_published
 
 log = logging.getLogger("plantguard")
@@ -76,12 +78,16 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt: Runtime = app.state.runtime
+        # A few threads run the blocking handlers: more only trade throughput for GIL contention.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         rt.bus = make_bus(settings.bus_url)
         await rt.bus.start()
         stop = asyncio.Event()
         if start_relay:
             rt.relay = OutboxRelay(rt.factory, rt.bus)
-            rt.tasks.append(asyncio.create_task(rt.relay.run(stop, settings.relay_interval_s)))
+            lock = lock_for(rt.engine, settings.var_dir)
+            rt.tasks.append(asyncio.create_task(
+                relay_when_leader(rt.relay, lock, stop, settings.relay_interval_s)))
             rt.tasks.append(asyncio.create_task(_prune_outbox(rt, stop)))
         try:
             yield

@@ -134,6 +134,7 @@ def run(
     demo: Annotated[bool, typer.Option(help="Seed the demo plant when the database is empty")] = True,
     host: Annotated[str | None, typer.Option(help="Bind address (PLANTGUARD_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (PLANTGUARD_PORT)")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (PLANTGUARD_WORKERS, default 1)")] = None,
 ) -> None:
     """Apply migrations, seed the demo plant, and serve the console and API."""
     import uvicorn
@@ -158,8 +159,17 @@ def run(
     typer.echo(f"PlantGuard console: http://{bind_host}:{bind_port}/   (Ctrl-C stops)")
     typer.echo(f"database: {_redact(settings.database_url)}   bus: {settings.bus_url}")
     sys.stdout.flush()
-    uvicorn.run(create_app(settings, runtime=rt), host=bind_host, port=bind_port, log_level="info",
-                timeout_graceful_shutdown=5)
+    n_workers = max(1, workers or settings.workers)
+    if n_workers == 1:
+        uvicorn.run(create_app(settings, runtime=rt), host=bind_host, port=bind_port, log_level="info",
+                    timeout_graceful_shutdown=5)
+        return
+    # Several processes: each builds its app from the same environment; one of them (the
+    # holder of the relay lock) relays the outbox.
+    rt.engine.dispose()
+    typer.echo(f"{n_workers} worker processes")
+    uvicorn.run("plantguard.api.app:create_app", factory=True, workers=n_workers, host=bind_host,
+                port=bind_port, log_level="info", timeout_graceful_shutdown=5)
 
 
 def _redact(url: str) -> str:

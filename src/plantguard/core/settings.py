@@ -35,6 +35,9 @@ class Settings:
     token_ttl_hours: int = field(default_factory=lambda: int(_env("TOKEN_TTL_HOURS", "24")))
     cookie_secure: bool = field(default_factory=lambda: _env("COOKIE_SECURE", "0") == "1")
     relay_interval_s: float = field(default_factory=lambda: float(_env("RELAY_INTERVAL", "0.2")))
+    # Serving: worker processes, and threads per worker for blocking handlers.
+    workers: int = field(default_factory=lambda: int(_env("WORKERS", "1")))
+    threads: int = field(default_factory=lambda: int(_env("THREADS", "8")))
     # How long a resolved token is trusted without asking the database (0 disables).
     auth_cache_s: float = field(default_factory=lambda: float(_env("AUTH_CACHE_SECONDS", "5")))
 
