@@ -47,10 +47,11 @@ def runtime(request: Request) -> Runtime:
 async def db_session(request: Request) -> AsyncIterator[Session]:
     """A session for this request: read-only for safe methods, a writer otherwise.
 
-    Opening a session does no I/O, so it happens on the event loop; closing returns the
-    connection to the pool and runs in the thread pool. Write endpoints commit explicitly
-    before they answer, so a failed commit is an error response and never a success that
-    did not stick.
+    Opening a session does no I/O, so it happens on the event loop. Closing does too, on
+    purpose: handing it to the (bounded) thread pool can deadlock under load, every thread
+    waiting for a pooled connection that is only given back by a close queued behind them.
+    The close is a rollback on an idle connection. Write endpoints commit explicitly before
+    they answer, so a failed commit is an error response, never a success that did not stick.
     """
     rt = runtime(request)
     factory = rt.read_factory if request.method in SAFE_METHODS else rt.factory
@@ -58,7 +59,7 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
     try:
         yield session
     finally:
-        await run_in_threadpool(_close, session)
+        _close(session)
 
 
 def _close(session: Session) -> None:

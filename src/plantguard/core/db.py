@@ -75,6 +75,9 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str, **kw: Any) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        if "poolclass" not in kw:
+            kw.setdefault("pool_size", 20)
+            kw.setdefault("max_overflow", 20)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kw)
 
         @event.listens_for(engine, "connect")
