@@ -15,6 +15,7 @@ Every response must be 200. It prints a table and writes JSON to
         postgresql://postgres@127.0.0.1:5432/plantguard_bench --create-db   # PostgreSQL
     .venv/bin/python bench/web.py --client raw                      # a cheaper load generator
     .venv/bin/python bench/web.py --workers 2                       # PLANTGUARD_WORKERS for the server
+    .venv/bin/python bench/web.py --no-read-cache                   # every request computes its page
     .venv/bin/python bench/web.py --url http://127.0.0.1:8000       # a server already running
     .venv/bin/python bench/web.py --profile /dashboard,/equipment   # cProfile in-process instead
 
@@ -372,13 +373,15 @@ def free_port() -> int:
 class Server:
     """``plantguard run`` in a subprocess, with its own temporary var dir and log file."""
 
-    def __init__(self, database_url: str | None, workers: int | None = None, threads: int | None = None) -> None:
+    def __init__(self, database_url: str | None, workers: int | None = None, threads: int | None = None,
+                 read_cache: bool = True) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="plantguard-bench-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = self.tmp / "server.log"
         self.database_url = database_url
         self.workers, self.threads = workers, threads
+        self.read_cache = read_cache
         self.proc: subprocess.Popen[bytes] | None = None
         self.save_log_to: Path | None = None  # set to keep the server's log when it is removed
 
@@ -391,6 +394,8 @@ class Server:
             env["PLANTGUARD_WORKERS"] = str(self.workers)
         if self.threads:
             env["PLANTGUARD_THREADS"] = str(self.threads)
+        if not self.read_cache:
+            env["PLANTGUARD_READ_CACHE_SIZE"] = "0"
         if self.database_url:
             env["PLANTGUARD_DATABASE_URL"] = self.database_url
         else:
@@ -686,6 +691,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--database-url", help="PLANTGUARD_DATABASE_URL for the started server (default: SQLite)")
     p.add_argument("--workers", type=int, help="PLANTGUARD_WORKERS for the started server (default: its own)")
     p.add_argument("--threads", type=int, help="PLANTGUARD_THREADS for the started server (default: its own)")
+    p.add_argument("--no-read-cache", action="store_true",
+                   help="PLANTGUARD_READ_CACHE_SIZE=0: every request computes its page (the cache-miss path)")
     p.add_argument("--create-db", action="store_true",
                    help="create the PostgreSQL database named in --database-url first and drop it afterwards")
     p.add_argument("--only", help="comma-separated target names or paths (default: all)")
@@ -741,7 +748,7 @@ def main(argv: list[str] | None = None) -> int:
             base = args.url.rstrip("/")
             health = httpx.get(f"{base}/healthz", timeout=10).json()
         else:
-            server = Server(args.database_url, args.workers, args.threads)
+            server = Server(args.database_url, args.workers, args.threads, read_cache=not args.no_read_cache)
             stack.callback(server.stop)
             t0 = time.perf_counter()
             server.start()
@@ -777,6 +784,7 @@ def main(argv: list[str] | None = None) -> int:
             "database_url": redact(args.database_url) if not args.url else None,
             "server": "started by the bench (plantguard run)" if server else args.url,
             "workers": (args.workers or int(os.environ.get("PLANTGUARD_WORKERS", "1"))) if server else None,
+            "read_cache": (not args.no_read_cache) if server else None,
             "threads": (args.threads or os.environ.get("PLANTGUARD_THREADS") or "server default") if server else None,
             "server_version": health.get("version"), "bus": health.get("bus", {}).get("backend"),
             "client": (f"asyncio + httpx {httpx.__version__} AsyncClient" if args.client == "httpx" else

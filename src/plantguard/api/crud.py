@@ -7,11 +7,11 @@ runtime, and the schema classes are closure variables.
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from plantguard.api.deps import GuardedRoute, acting, current_actor, db_session, requires
+from plantguard.api.deps import GuardedRoute, acting, current_actor, db_session, requires, runtime
 from plantguard.core.crud import MAX_LIMIT, TenantCrud
 from plantguard.core.permissions import Actor
 from plantguard.core.schemas import ID_MAX, PageOut
@@ -54,14 +54,22 @@ def crud_router(
         return [public_schema.model_validate(i) for i in items]
 
     def list_items(
+        request: Request,
         limit: Limit = 50,
         offset: Offset = 0,
         flt: dict[str, Any] = Depends(filters),
         actor: Actor = Depends(current_actor),
         session: Session = Depends(db_session),
     ) -> Any:
-        page = service.list(session, actor, limit=limit, offset=offset, **flt)
-        return model_response(page_schema(items=out(session, actor, page.items), total=page.total))
+        actor.require(service.read_perm)
+
+        def compute() -> bytes:
+            page = service.list(session, actor, limit=limit, offset=offset, **flt)
+            return page_schema(items=out(session, actor, page.items), total=page.total).model_dump_json().encode()
+
+        key = ("api", path, limit, offset, tuple(sorted(flt.items())), actor.role)
+        body = runtime(request).read_cache.through(session, actor.enterprise_id, key, compute)
+        return Response(body, media_type="application/json")
 
     router.add_api_route("", list_items, methods=["GET"], response_model=PageOut[public_schema],  # type: ignore[valid-type]
                          summary=f"List {tag}")

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from plantguard.core.db import make_engine, make_session_factory
+from plantguard.core.readcache import ReadCache
 from plantguard.core.settings import Settings
 from plantguard.tenancy.auth_cache import AuthCache
 
@@ -23,9 +24,11 @@ class Runtime:
     relay: Any = None
     tasks: list[Any] = field(default_factory=list)
     auth_cache: AuthCache = field(default_factory=AuthCache)
+    read_cache: ReadCache = field(default_factory=ReadCache)
 
     def __post_init__(self) -> None:
         self.auth_cache = AuthCache(ttl=self.settings.auth_cache_s)
+        self.read_cache = ReadCache(maxsize=self.settings.read_cache_size)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:

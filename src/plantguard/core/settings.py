@@ -40,6 +40,9 @@ class Settings:
     threads: int = field(default_factory=lambda: int(_env("THREADS", "8")))
     # How long a resolved token is trusted without asking the database (0 disables).
     auth_cache_s: float = field(default_factory=lambda: float(_env("AUTH_CACHE_SECONDS", "5")))
+    # Entries in the per-process cache of list pages and the dashboard (0 disables it);
+    # core/readcache.py says why a cached read is never stale.
+    read_cache_size: int = field(default_factory=lambda: int(_env("READ_CACHE_SIZE", "1024")))
 
     def __post_init__(self) -> None:
         if not self.database_url:

@@ -13,6 +13,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from plantguard import __version__
 from plantguard.core.context import locale_var
@@ -97,3 +98,8 @@ def render(request: Request, name: str, status_code: int = 200, **ctx: Any) -> H
     ctx.setdefault("locale", locale_var.get())
     ctx.setdefault("html_lang", "zh-CN" if locale_var.get() == "zh_CN" else "en")
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
+def render_fragment(name: str, ctx: dict[str, Any]) -> Markup:
+    """A template rendered to markup, for embedding (and caching) inside a page."""
+    return Markup(templates.env.get_template(name).render(ctx))

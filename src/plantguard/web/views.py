@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -17,6 +18,7 @@ from plantguard.api.middleware import LANG_COOKIE
 from plantguard.assets.types import type_label
 from plantguard.audit.ledger import bind_actor
 from plantguard.audit.service import changed_fields, list_entries
+from plantguard.core.context import locale_var
 from plantguard.core.errors import (
     NotAuthenticated,
     NotFound,
@@ -34,7 +36,7 @@ from plantguard.web import dashboard
 from plantguard.web.certificates import mount_certificates
 from plantguard.web.forms import WebResource
 from plantguard.web.history import reference_names
-from plantguard.web.render import STATIC_DIR, render
+from plantguard.web.render import STATIC_DIR, render, render_fragment
 from plantguard.web.resources import RESOURCES
 from plantguard.web.session import (
     LOGIN_CSRF_COOKIE,
@@ -49,6 +51,8 @@ from plantguard.web.session import (
 )
 
 PAGE_SIZE = 25
+# Longer query strings are answered uncached: a key should not hold a client's megabytes.
+MAX_CACHED_QUERY = 1000
 
 
 class Page:
@@ -182,8 +186,12 @@ def mount(app: FastAPI) -> None:
     @app.get("/dashboard", include_in_schema=False, response_class=HTMLResponse)
     def dashboard_page(request: Request) -> Response:
         page = Page(request)
+        can_audit = page.actor.can(Perm.READ_AUDIT)
+        today = date.today()
         with _db(request) as session:
-            data = dashboard.collect(session, page.actor)
+            data = runtime(request).read_cache.through(
+                session, page.actor.enterprise_id, ("dashboard", can_audit, today),
+                lambda: dashboard.collect(session, page.actor, today))
         return render(request, "dashboard.html", **page.ctx(d=data, nav="dashboard"))
 
     # -- audit -------------------------------------------------------------------------------
@@ -267,14 +275,27 @@ def _mount_resource(app: FastAPI, r: WebResource) -> None:
         page = Page(request)
         offset = max(0, min(offset, 10**9))
         flt = _list_query(request, r)
-        with _db(request) as session:
-            result = r.service.list(session, page.actor, limit=PAGE_SIZE, offset=offset, **flt)
-            opts = _options(r, session, page.actor, filters=True)
         args = {k: v for k, v in request.query_params.items() if k != "offset"}
+        page.actor.require(r.service.read_perm)
+        can_write = page.actor.can(r.service.write_perm)
+        locale = locale_var.get()
+
+        def compute() -> tuple[Markup, dict[str, Any]]:
+            result = r.service.list(session, page.actor, limit=PAGE_SIZE, offset=offset, **flt)
+            table = render_fragment("_list_table.html", page.ctx(
+                r=r, items=result.items, total=result.total, offset=offset, limit=PAGE_SIZE, filters=flt,
+                q=flt.get("q", ""), page_url=lambda off: f"{base}?{urlencode({**args, 'offset': off})}",
+            ))
+            return table, _options(r, session, page.actor, filters=True)
+
+        with _db(request) as session:
+            if len(request.url.query) <= MAX_CACHED_QUERY:
+                key = ("web-list", r.slug, offset, tuple(sorted(args.items())), can_write, locale)
+                table, opts = runtime(request).read_cache.through(session, page.actor.enterprise_id, key, compute)
+            else:
+                table, opts = compute()
         return render(request, "list.html", **page.ctx(
-            r=r, items=result.items, total=result.total, offset=offset, limit=PAGE_SIZE, options=opts,
-            filters=flt, q=flt.get("q", ""), nav=r.slug,
-            page_url=lambda off: f"{base}?{urlencode({**args, 'offset': off})}",
+            r=r, table=table, options=opts, filters=flt, q=flt.get("q", ""), nav=r.slug,
         ))
 
     @app.get(base + "/new", include_in_schema=False, response_class=HTMLResponse)
