@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,11 @@ from tests.services import POSTGRES_URL, require_postgres
 
 import_all()
 ledger.install()
+
+# Apps built by tests do not run connectors unless a test asks for them, and nothing a test
+# starts writes under the checkout's ./var.
+os.environ.setdefault("PLANTGUARD_INGEST", "0")
+os.environ.setdefault("PLANTGUARD_VAR_DIR", tempfile.mkdtemp(prefix="plantguard-test-var-"))
 
 
 @dataclass

@@ -89,6 +89,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             rt.tasks.append(asyncio.create_task(
                 relay_when_leader(rt.relay, lock, stop, settings.relay_interval_s)))
             rt.tasks.append(asyncio.create_task(_prune_outbox(rt, stop)))
+        if settings.ingest:
+            from plantguard.ingest.service import IngestService
+
+            rt.ingest = IngestService(settings, rt.engine, rt.factory)
+            rt.tasks.append(asyncio.create_task(rt.ingest.run(stop)))
         try:
             yield
         finally:

@@ -22,6 +22,7 @@ class Runtime:
     read_factory: sessionmaker[Session]
     bus: Any = None
     relay: Any = None
+    ingest: Any = None  # plantguard.ingest.service.IngestService when sensing runs here
     tasks: list[Any] = field(default_factory=list)
     auth_cache: AuthCache = field(default_factory=AuthCache)
     read_cache: ReadCache = field(default_factory=ReadCache)

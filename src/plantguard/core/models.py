@@ -7,4 +7,7 @@ def import_all() -> None:
     import plantguard.assets.models
     import plantguard.audit.models
     import plantguard.events.models
-    import plantguard.tenancy.models  # noqa: F401
+    import plantguard.ingest.models
+    import plantguard.tenancy.models
+    import plantguard.timeseries.alignment.models
+    import plantguard.timeseries.models  # noqa: F401

@@ -30,6 +30,8 @@ class Perm(StrEnum):
     WRITE_PEOPLE = "people.write"
     WRITE_TEAMS = "teams.write"
     WRITE_SITES = "sites.write"
+    # Devices and their point maps, connectors, the simulator's faults.
+    WRITE_DEVICES = "devices.write"
     MANAGE_USERS = "users.manage"
 
 
@@ -44,6 +46,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.WRITE_PEOPLE,
             Perm.WRITE_TEAMS,
             Perm.WRITE_SITES,
+            Perm.WRITE_DEVICES,
         }
     ),
     # A team leader keeps the equipment ledger of the line current (status, points) and

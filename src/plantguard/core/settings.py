@@ -43,6 +43,15 @@ class Settings:
     # Entries in the per-process cache of list pages and the dashboard (0 disables it);
     # core/readcache.py says why a cached read is never stale.
     read_cache_size: int = field(default_factory=lambda: int(_env("READ_CACHE_SIZE", "1024")))
+    # Sensing: run the connectors in this process (the ingest leader when there are several).
+    ingest: bool = field(default_factory=lambda: _env("INGEST", "1") == "1")
+    # Readings held by the durable local buffer while the store or bus is away (oldest dropped beyond).
+    ingest_buffer_max: int = field(default_factory=lambda: int(_env("INGEST_BUFFER_MAX", "5000000")))
+    # Readings whose timestamp is further than this from now are quarantined (clock skew).
+    ingest_max_future_s: float = field(default_factory=lambda: float(_env("INGEST_MAX_FUTURE_S", "300")))
+    ingest_max_past_s: float = field(default_factory=lambda: float(_env("INGEST_MAX_PAST_S", "604800")))
+    # Fraction of a point's span beyond its range still accepted (instrument over/under-range).
+    ingest_range_margin: float = field(default_factory=lambda: float(_env("INGEST_RANGE_MARGIN", "0.05")))
 
     def __post_init__(self) -> None:
         if not self.database_url:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import zlib
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -88,12 +89,14 @@ class AdvisoryLock:
             self._conn = None
 
 
-def lock_for(engine: Engine, var_dir: Path) -> LeaderLock:
+def lock_for(engine: Engine, var_dir: Path, name: str = "relay") -> LeaderLock:
+    """One leader per ``name`` ("relay", "ingest") across the processes sharing the database."""
     if engine.dialect.name == "postgresql":
-        return AdvisoryLock(engine)
+        key = ADVISORY_KEY if name == "relay" else ADVISORY_KEY + 1 + zlib.crc32(name.encode()) % 1000
+        return AdvisoryLock(engine, key)
     database = engine.url.database or ""
     base = Path(database) if database and database != ":memory:" else var_dir / "plantguard.db"
-    return FileLock(base.with_name(base.name + ".relay.lock"))
+    return FileLock(base.with_name(f"{base.name}.{name}.lock"))
 
 
 async def relay_when_leader(relay: OutboxRelay, lock: LeaderLock, stop: asyncio.Event, interval: float,

@@ -1,0 +1,1 @@
+"""Sensing: connectors, the coordinator that runs them, validation, the durable buffer."""

@@ -1,0 +1,1 @@
+"""Built-in connectors, one folder per protocol, each with a ``manifest.py``."""

@@ -1,0 +1,349 @@
+"""From a connector's readings to the store: validate, quarantine, buffer durably, forward.
+
+::
+
+    connector ──► Pipeline.submit ──► checks ──► DurableBuffer ──► forwarder ──► store (write_batch)
+                                        │                                   └─► or JetStream (scale-out)
+                                        └─► quarantine (with a reason)
+
+``submit`` returns once the accepted readings are in the durable buffer, so a connector
+that acknowledges its peer after ``submit`` (MQTT QoS 1) never acknowledges a reading that
+a crash could lose. The forwarder drains the buffer in order and deletes a batch only after
+the store (or the bus) has taken it; while either is down the buffer grows and the
+forwarder retries with back-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, insert, select
+
+from plantguard.ingest.buffer import DurableBuffer
+from plantguard.ingest.connector import DeviceSpec
+from plantguard.ingest.models import DeviceStatus, QuarantinedInput
+from plantguard.ingest.reading import Quality, Reading, ReadingBatch, now_us, to_us
+from plantguard.timeseries.store import write_batch
+
+log = logging.getLogger("plantguard.ingest")
+
+# Reasons, stored as codes and shown translated in the console (see ingest/labels.py).
+MALFORMED = "malformed"
+WRONG_TYPE = "wrong_type"
+OUT_OF_RANGE = "out_of_range"
+UNKNOWN_POINT = "unknown_point"
+CLOCK_SKEW = "clock_skew"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How far a reading may fall outside its point's range, and its timestamp from now."""
+
+    range_margin: float = 0.05  # fraction of the span beyond range_low/high still accepted
+    max_future_s: float = 300.0
+    max_past_s: float = 7 * 86_400.0
+
+
+@dataclass
+class DeviceCounters:
+    """Per device: state as this process last saw it, and counts since the last flush (so that
+    several processes, e.g. web workers taking HTTP ingest, can add to the same row)."""
+
+    enterprise_id: int
+    available: bool = False
+    state: str = "starting"
+    last_seen: datetime | None = None
+    last_error: str = ""
+    readings: int = 0
+    rejected: int = 0
+    reconnects: int = 0
+    state_dirty: bool = False
+    dirty: bool = True
+
+
+class StatusBoard:
+    """What is known of every device right now; flushed to ``device_status`` periodically."""
+
+    def __init__(self) -> None:
+        self.devices: dict[int, DeviceCounters] = {}
+        self.totals: dict[int, tuple[int, int]] = {}  # device -> (readings, rejected) flushed by this process
+
+    def get(self, device_id: int, enterprise_id: int) -> DeviceCounters:
+        c = self.devices.get(device_id)
+        if c is None:
+            c = self.devices[device_id] = DeviceCounters(enterprise_id)
+        return c
+
+    def set_state(self, device_id: int, enterprise_id: int, state: str, error: str = "") -> None:
+        c = self.get(device_id, enterprise_id)
+        c.state = state
+        c.available = state == "online"
+        if error or state == "online":
+            c.last_error = error[:2000]
+        c.state_dirty = c.dirty = True
+
+    def flush(self, engine: Engine) -> None:
+        from sqlalchemy import update
+        from sqlalchemy.orm import Session
+
+        from plantguard.ingest.models import Device
+
+        dirty = [(k, v) for k, v in self.devices.items() if v.dirty]
+        if not dirty:
+            return
+        ids = [k for k, _ in dirty]
+        with Session(engine) as s, s.begin():
+            known = set(s.scalars(select(DeviceStatus.device_id).where(DeviceStatus.device_id.in_(ids))))
+            alive = set(s.scalars(select(Device.id).where(Device.id.in_(ids))))
+            for device_id, c in dirty:
+                if device_id not in alive:
+                    continue  # deleted meanwhile
+                if device_id not in known:
+                    s.execute(insert(DeviceStatus).values(
+                        device_id=device_id, enterprise_id=c.enterprise_id, available=False, state="starting",
+                        last_error="", readings=0, rejected=0, reconnects=0, updated_at=datetime.now(UTC)))
+                values: dict[str, Any] = {
+                    "readings": DeviceStatus.readings + c.readings,
+                    "rejected": DeviceStatus.rejected + c.rejected,
+                    "reconnects": DeviceStatus.reconnects + c.reconnects,
+                    "updated_at": datetime.now(UTC),
+                }
+                if c.last_seen is not None:
+                    values["last_seen"] = c.last_seen
+                if c.state_dirty:
+                    values.update(available=c.available, state=c.state, last_error=c.last_error)
+                s.execute(update(DeviceStatus).where(DeviceStatus.device_id == device_id).values(**values))
+        for device_id, c in dirty:
+            r, j = self.totals.get(device_id, (0, 0))
+            self.totals[device_id] = (r + c.readings, j + c.rejected)
+            c.readings = c.rejected = c.reconnects = 0
+            c.dirty = c.state_dirty = False
+
+
+@dataclass
+class Rejected:
+    enterprise_id: int
+    device_id: int | None
+    source: str
+    reason: str
+    detail: str
+    point_code: str
+    raw: str
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class QuarantineLog:
+    """Rejected input waiting to be written; bounded so that a flood of garbage cannot exhaust
+    memory while the database is away (the per-device counters still count every rejection)."""
+
+    def __init__(self, max_pending: int = 10_000) -> None:
+        self.pending: deque[Rejected] = deque(maxlen=max_pending)
+
+    def add(self, item: Rejected) -> None:
+        self.pending.append(item)
+
+    def flush(self, engine: Engine) -> int:
+        items = list(self.pending)
+        if not items:
+            return 0
+        rows = [{"enterprise_id": r.enterprise_id, "device_id": r.device_id, "source": r.source[:100],
+                 "reason": r.reason[:40], "detail": r.detail[:2000], "point_code": r.point_code[:60],
+                 "raw": r.raw[:2000], "received_at": r.received_at} for r in items]
+        with engine.begin() as conn:
+            conn.execute(insert(QuarantinedInput), rows)
+        for _ in items:
+            self.pending.popleft()
+        return len(items)
+
+
+class Forwarder(Protocol):
+    async def forward(self, batch: ReadingBatch) -> None: ...
+
+
+class StoreForwarder:
+    """Writes batches straight into the store (the default, single-process set-up)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def forward(self, batch: ReadingBatch) -> None:
+        await asyncio.to_thread(write_batch, self.engine, batch)
+
+
+class Pipeline:
+    def __init__(self, engine: Engine, buffer: DurableBuffer, forwarder: Forwarder | None = None,
+                 limits: Limits | None = None, board: StatusBoard | None = None,
+                 max_forward_readings: int = 50_000) -> None:
+        self.engine = engine
+        self.buffer = buffer
+        self.forwarder = forwarder or StoreForwarder(engine)
+        self.limits = limits or Limits()
+        self.board = board or StatusBoard()
+        self.quarantine = QuarantineLog()
+        self.max_forward_readings = max_forward_readings
+        self.forward_ok = True
+        self.forward_error = ""
+        self.forwarded = 0
+        self._wake = asyncio.Event()
+        self._ranges: dict[tuple[int, str], dict[int, tuple[float | None, float | None]]] = {}
+
+    # -- in --------------------------------------------------------------------------------
+
+    def reject(self, spec: DeviceSpec[Any, Any] | None, reason: str, detail: str, raw: str = "",
+               point_code: str = "", enterprise_id: int | None = None) -> None:
+        ent = spec.enterprise_id if spec is not None else enterprise_id
+        if ent is None:
+            return
+        self.quarantine.add(Rejected(ent, spec.device_id if spec else None, spec.source if spec else "",
+                                     reason, detail, point_code, raw))
+        if spec is not None:
+            c = self.board.get(spec.device_id, spec.enterprise_id)
+            c.rejected += 1
+            c.dirty = True
+
+    def _ranges_for(self, spec: DeviceSpec[Any, Any]) -> dict[int, tuple[float | None, float | None]]:
+        key = (spec.device_id, spec.version)
+        got = self._ranges.get(key)
+        if got is None:
+            got = {pid: (lo, hi) for pid, lo, hi in spec.known_points.values()}
+            for bp in spec.points:
+                got[bp.point_id] = (bp.range_low, bp.range_high)
+            if len(self._ranges) > 10_000:
+                self._ranges.clear()
+            self._ranges[key] = got
+        return got
+
+    def check(self, spec: DeviceSpec[Any, Any], readings: Sequence[Reading]) -> ReadingBatch:
+        """The readings that pass, as a batch; the others are quarantined with a reason."""
+        ranges = self._ranges_for(spec)
+        lim = self.limits
+        now = now_us()
+        earliest = now - int(lim.max_past_s * 1e6)
+        latest = now + int(lim.max_future_s * 1e6)
+        batch = ReadingBatch(spec.enterprise_id)
+        codes: dict[int, str] | None = None
+        for r in readings:
+            rng = ranges.get(r.point_id)
+            if rng is None:
+                self.reject(spec, UNKNOWN_POINT, f"point id {r.point_id} is not a point of this enterprise")
+                continue
+            ts = to_us(r.ts)
+            if ts < earliest or ts > latest:
+                codes = codes or {pid: c for c, (pid, _, _) in spec.known_points.items()}
+                self.reject(spec, CLOCK_SKEW, f"timestamp {r.ts.isoformat()} is {(ts - now) / 1e6:+.0f} s from now",
+                            point_code=codes.get(r.point_id, ""))
+                continue
+            v = r.value
+            if v is not None:
+                if not isinstance(v, (int, float)):
+                    self.reject(spec, WRONG_TYPE, f"value {v!r} is not a number")
+                    continue
+                v = float(v)
+                if not math.isfinite(v):
+                    codes = codes or {pid: c for c, (pid, _, _) in spec.known_points.items()}
+                    self.reject(spec, WRONG_TYPE, f"value {v!r} is not a finite number",
+                                point_code=codes.get(r.point_id, ""))
+                    continue
+                lo, hi = rng
+                if lo is not None and hi is not None and r.quality != Quality.BAD:
+                    margin = (hi - lo) * lim.range_margin
+                    if v < lo - margin or v > hi + margin:
+                        codes = codes or {pid: c for c, (pid, _, _) in spec.known_points.items()}
+                        self.reject(spec, OUT_OF_RANGE, f"{v:g} outside the range [{lo:g}, {hi:g}]",
+                                    point_code=codes.get(r.point_id, ""))
+                        continue
+            batch.append(r.point_id, ts, v, int(r.quality))
+        return batch
+
+    def submit(self, spec: DeviceSpec[Any, Any], readings: Sequence[Reading]) -> int:
+        """Check and durably buffer; returns how many readings were accepted."""
+        batch = self.check(spec, readings)
+        n = len(batch)
+        if n:
+            dropped = self.buffer.put(batch)
+            if dropped:
+                log.warning("ingest buffer full: dropped the %d oldest readings", dropped)
+            self._wake.set()
+            c = self.board.get(spec.device_id, spec.enterprise_id)
+            c.readings += n
+            c.last_seen = datetime.now(UTC)
+            c.dirty = True
+        return n
+
+    # -- out -------------------------------------------------------------------------------
+
+    async def forward_once(self) -> int:
+        """Forward what is buffered (merged into large batches per enterprise); returns readings
+        forwarded. Raises whatever the store or bus raised; the buffer keeps the data."""
+        items = self.buffer.peek(self.max_forward_readings)
+        if not items:
+            return 0
+        done = 0
+        merged: ReadingBatch | None = None
+        last_seq = 0
+        for seq, b in items:
+            if merged is not None and merged.enterprise_id != b.enterprise_id:
+                await self.forwarder.forward(merged)
+                self.buffer.ack(last_seq)
+                done += len(merged)
+                merged = None
+            if merged is None:
+                merged = b
+            else:
+                merged.extend(b)
+            last_seq = seq
+        if merged is not None:
+            await self.forwarder.forward(merged)
+            self.buffer.ack(last_seq)
+            done += len(merged)
+        self.forwarded += done
+        return done
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Forward until ``stop``; then one last attempt to drain. Also flushes the quarantine
+        and the device status board about once a second."""
+        backoff = 0.25
+        last_flush = 0.0
+        while True:
+            try:
+                n = await self.forward_once()
+                if not self.forward_ok:
+                    log.info("ingest: store reachable again; replaying %d buffered readings", self.buffer.pending)
+                self.forward_ok, self.forward_error = True, ""
+                backoff = 0.25
+            except Exception as exc:  # the store or bus is down: keep the data, retry later
+                if self.forward_ok:
+                    log.warning("ingest: cannot forward readings (%s); buffering", exc)
+                self.forward_ok, self.forward_error = False, str(exc)[:500]
+                n = 0
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=backoff)
+                backoff = min(backoff * 2, 5.0)
+            if time.monotonic() - last_flush > 1.0:
+                last_flush = time.monotonic()
+                await self._flush_side_tables()
+            if stop.is_set():
+                if self.forward_ok and self.buffer.pending and n:
+                    continue  # drain what we can before stopping
+                break
+            if n == 0 and self.forward_ok:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=0.5)
+        await self._flush_side_tables()
+
+    async def _flush_side_tables(self) -> None:
+        try:
+            await asyncio.to_thread(self.quarantine.flush, self.engine)
+            await asyncio.to_thread(self.board.flush, self.engine)
+        except Exception as exc:  # the database is away; these are retried next round
+            log.debug("ingest: status/quarantine flush deferred: %s", exc)

@@ -1,0 +1,64 @@
+"""Sensing in a running PlantGuard: the pipeline every process uses (HTTP ingest), and the
+coordinator plus forwarder that one process, the ingest leader, runs.
+
+Every process appends to the same durable buffer file; only the leader connects to devices
+and drains the buffer into the store (or onto the bus). With several web workers, readings
+posted to any of them are therefore forwarded by the leader, and a leader that dies leaves its
+buffered readings for the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from plantguard.core.settings import Settings
+from plantguard.events.leader import LeaderLock, lock_for
+from plantguard.ingest.buffer import DurableBuffer
+from plantguard.ingest.coordinator import Coordinator
+from plantguard.ingest.pipeline import Forwarder, Limits, Pipeline, StoreForwarder
+
+log = logging.getLogger("plantguard.ingest")
+
+
+def buffer_path(settings: Settings) -> Path:
+    return settings.var_dir / "ingest" / "buffer.sqlite"
+
+
+class IngestService:
+    def __init__(self, settings: Settings, engine: Engine, factory: sessionmaker[Session],
+                 forwarder: Forwarder | None = None, lock: LeaderLock | None = None,
+                 reload_s: float = 5.0) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.buffer = DurableBuffer(buffer_path(settings), settings.ingest_buffer_max)
+        limits = Limits(settings.ingest_range_margin, settings.ingest_max_future_s, settings.ingest_max_past_s)
+        self.pipeline = Pipeline(engine, self.buffer, forwarder or StoreForwarder(engine), limits)
+        self.coordinator = Coordinator(factory, self.pipeline, reload_s=reload_s)
+        self.lock = lock or lock_for(engine, settings.var_dir, "ingest")
+        self.leader = False
+
+    async def run(self, stop: asyncio.Event, retry_s: float = 5.0) -> None:
+        """Lead when possible (connectors + forwarder); until then only flush side tables."""
+        try:
+            while not stop.is_set():
+                try:
+                    self.leader = await asyncio.to_thread(self.lock.try_acquire)
+                except Exception:
+                    log.exception("ingest leader lock")
+                    self.leader = False
+                if self.leader:
+                    log.info("this process runs the connectors and forwards readings")
+                    await asyncio.gather(self.pipeline.run(stop), self.coordinator.run(stop))
+                    return
+                await self.pipeline._flush_side_tables()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=retry_s)
+        finally:
+            await asyncio.to_thread(self.lock.release)
+            self.buffer.close()

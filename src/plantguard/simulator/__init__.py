@@ -1,0 +1,1 @@
+"""Plant simulator: devices speaking real protocols, and a seeded production history."""

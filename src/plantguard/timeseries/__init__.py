@@ -1,0 +1,1 @@
+"""Readings storage: raw values, rollups, last values, range queries, alignment."""
