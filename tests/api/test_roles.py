@@ -17,7 +17,9 @@ from tests.api.conftest import Env
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Sign-in and sign-out act on the caller's own session, not on enterprise data.
-OPEN_WRITES = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/auth/revoke")}
+# Open to callers without a user session: sign-in, and devices pushing readings with their own
+# device token (tests/ingest/test_http_ingest.py covers that token's scope).
+OPEN_WRITES = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/auth/revoke"), ("POST", "/api/v1/ingest")}
 
 # The policy, spelled out: which roles may use each permission. Changing the policy means
 # changing this table on purpose.
@@ -28,6 +30,7 @@ EXPECTED = {
     "teams.write": {"admin", "safety_manager", "team_leader"},
     "sites.write": {"admin", "safety_manager"},
     "users.manage": {"admin"},
+    "devices.write": {"admin", "safety_manager"},
 }
 
 

@@ -36,11 +36,13 @@ log = logging.getLogger("plantguard")
 def api_router() -> APIRouter:
     from plantguard.assets.api import router as assets
     from plantguard.audit.api import router as audit
+    from plantguard.ingest.api import router as devices
+    from plantguard.ingest.http_api import router as ingest
     from plantguard.tenancy.api import auth_router, users_router
     from plantguard.tenancy.api import router as tenancy
 
     api = APIRouter(prefix="/api/v1")
-    for r in (auth_router, users_router, assets, tenancy, audit):
+    for r in (auth_router, users_router, assets, tenancy, audit, devices, ingest):
         api.include_router(r)
     return api
 

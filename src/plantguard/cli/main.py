@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from plantguard.core.settings import Settings, get_settings
+from plantguard.ingest.cli import devices_app, ingest_app
 
 app = typer.Typer(help="PlantGuard: safety-production management (安全生产管理系统).", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -19,6 +20,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+app.add_typer(devices_app, name="devices")
+app.add_typer(ingest_app, name="ingest")
 
 
 def _settings() -> Settings:

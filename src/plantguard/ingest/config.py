@@ -79,11 +79,27 @@ class DevicePublic(BaseModel):
 
 
 def pydantic_errors(exc: ValidationError, prefix: str) -> list[FieldError]:
-    """Pydantic's errors as field errors with dotted paths under ``prefix``."""
+    """Pydantic's errors as field errors with dotted paths under ``prefix``, in the
+    catalogue's words where the error type is known (the API's own table)."""
+    from plantguard.api.errors import PYDANTIC_MESSAGES, TEXT_LENGTH_TYPES
+
     out: list[FieldError] = []
     for err in exc.errors(include_url=False):
         loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
-        out.append(FieldError(loc, N_("%(problem)s"), {"problem": err["msg"]}))
+        kind = str(err.get("type", ""))
+        if kind in TEXT_LENGTH_TYPES and isinstance(err.get("input"), str):
+            kind = TEXT_LENGTH_TYPES[kind]
+        template = PYDANTIC_MESSAGES.get(kind)
+        ctx = {k: (v if isinstance(v, int | float) else str(v)) for k, v in (err.get("ctx") or {}).items()}
+        try:
+            usable = template is not None and bool(template % ctx if ctx else template) and kind != "value_error"
+        except (KeyError, TypeError, ValueError):
+            usable = False
+        if usable and template is not None:
+            out.append(FieldError(loc, template, ctx))
+        else:
+            detail = str(err.get("msg", "")).removeprefix("Value error, ")
+            out.append(FieldError(loc, N_("Invalid value: %(detail)s"), {"detail": detail}))
     return out
 
 
@@ -100,7 +116,7 @@ def check_rules(rules: list[dict[str, Any]]) -> list[FieldError]:
     except ValidationError as exc:
         return pydantic_errors(exc, "")
     except ValueError as exc:
-        return [FieldError("rules", N_("%(problem)s"), {"problem": str(exc)})]
+        return [FieldError("rules", N_("Invalid value: %(detail)s"), {"detail": str(exc)})]
     return []
 
 

@@ -1,0 +1,1 @@
+"""HTTP ingest: devices post batches to PlantGuard's own API."""
