@@ -103,6 +103,15 @@ def pydantic_errors(exc: ValidationError, prefix: str) -> list[FieldError]:
     return out
 
 
+def fixed_code(spec: BaseModel) -> str | None:
+    """The one point code a point-map entry feeds, or None when it names points at run time."""
+    if hasattr(spec, "fixed_point"):
+        fixed = spec.fixed_point
+        return fixed if isinstance(fixed, str) else None
+    code = getattr(spec, "point", None)
+    return code if isinstance(code, str) and "{" not in code else None
+
+
 def check_rules(rules: list[dict[str, Any]]) -> list[FieldError]:
     """Parser rules compile (regular expressions and expressions), when the rules engine is present."""
     if not rules:
@@ -143,8 +152,8 @@ def validate_device(session: Session, actor: Actor, merged: dict[str, Any]) -> N
         except ValidationError as exc:
             errors += pydantic_errors(exc, f"points.{i}")
             continue
-        code = getattr(spec, "point", None)
-        if isinstance(code, str) and "{" not in code:
+        code = fixed_code(spec)
+        if code is not None:
             if code in codes:
                 errors.append(FieldError(f"points.{i}.point", N_("Point %(code)s is already mapped (entry %(other)s)"),
                                          {"code": code, "other": codes[code]}))
@@ -304,11 +313,15 @@ def build_spec(session: Session, d: Device) -> DeviceSpec[Any, Any]:
         except ValidationError as exc:
             errors += pydantic_errors(exc, f"points.{i}")
             continue
-        code = getattr(spec, "point", "")
-        if code in points_by_code:
+        code = fixed_code(spec)
+        if code is None:
+            # A rule that names its points at run time (a template, or a batch payload carrying
+            # codes): bound as id 0; the connector resolves codes through ``known_points``.
+            bound.append(BoundPoint(0, "", spec))
+        elif code in points_by_code:
             pid, lo, hi = points_by_code[code]
             bound.append(BoundPoint(pid, code, spec, lo, hi))
-        elif "{" not in str(code):
+        else:
             errors.append(FieldError(f"points.{i}.point", N_("No measurement point with code %(code)s"),
                                      {"code": code}))
     if errors and not bound:

@@ -216,7 +216,8 @@ class Pipeline:
         if got is None:
             got = {pid: (lo, hi) for pid, lo, hi in spec.known_points.values()}
             for bp in spec.points:
-                got[bp.point_id] = (bp.range_low, bp.range_high)
+                if bp.point_id:  # 0: an entry that names its points at run time
+                    got[bp.point_id] = (bp.range_low, bp.range_high)
             if len(self._ranges) > 10_000:
                 self._ranges.clear()
             self._ranges[key] = got

@@ -68,7 +68,7 @@ def parse_topic(pattern: str) -> TopicPattern:
         if level == "#" and i != len(raw) - 1:
             raise ValueError("'#' must be the last level")
         if level not in ("+", "#") and any(c in level for c in "+#{}"):
-            raise ValueError(f"level {i + 1}: {level!r} mixes a wildcard or brace with text; a wildcard is a whole level")
+            raise ValueError(f"level {i + 1}: {level!r}: a wildcard or {{name}} must be a whole level")
         levels.append(level)
         names.append(None)
     return TopicPattern("/".join(levels), tuple(levels), tuple(names))
@@ -164,18 +164,19 @@ class MqttConnection(BaseModel):
     # we are away; default "plantguard-<enterprise id>-<device code>".
     client_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
     username: str | None = Field(None, min_length=1, max_length=200)
-    password_env: str | None = Field(None, max_length=100, pattern=_ENV_NAME)  # name of an env variable, never the secret
+    # The name of an environment variable holding the password, never the secret itself.
+    password_env: str | None = Field(None, max_length=100, pattern=_ENV_NAME)
     tls: bool = False
     ca_file: str | None = Field(None, min_length=1, max_length=500)  # PEM; default: the system's CAs
     keepalive: int = Field(30, ge=5, le=3600)  # seconds
     qos: Literal[0, 1] = 1
-    clean_start: bool = False  # False: a persistent session, nothing published while we are away is lost
+    clean_start: bool = False  # False: a persistent session; what comes at QoS 1 while we are away waits for us
     mqtt_version: Literal["3.1.1", "5"] = "5"
     # MQTT 5: how long the broker keeps our session after we disconnect (3.1.1: until we return).
     session_expiry_s: int = Field(7 * 86_400, ge=0, le=0xFFFFFFFF)
     # MQTT 5 Receive Maximum: unacknowledged QoS 1 messages the broker may have on their way to
     # us; it also bounds what waits in memory between the network thread and the pipeline.
-    inflight: int = Field(200, ge=1, le=65_535)
+    inflight: int = Field(1000, ge=1, le=65_535)
     timeout_s: float = Field(10.0, gt=0, le=120)  # connecting and subscribing
 
     @field_validator("mqtt_version", mode="before")
