@@ -38,11 +38,12 @@ def api_router() -> APIRouter:
     from plantguard.audit.api import router as audit
     from plantguard.ingest.api import router as devices
     from plantguard.ingest.http_api import router as ingest
+    from plantguard.ingest.rules_api import router as ingest_rules
     from plantguard.tenancy.api import auth_router, users_router
     from plantguard.tenancy.api import router as tenancy
 
     api = APIRouter(prefix="/api/v1")
-    for r in (auth_router, users_router, assets, tenancy, audit, devices, ingest):
+    for r in (auth_router, users_router, assets, tenancy, audit, devices, ingest, ingest_rules):
         api.include_router(r)
     return api
 

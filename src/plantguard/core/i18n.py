@@ -92,6 +92,15 @@ FIELD_LABELS: dict[str, str] = {
     "locale": N_("Language"), "password_hash": N_("Password"), "is_demo": N_("Demo data"),
     "address": N_("Address"), "plan_width": N_("Plan width"), "plan_height": N_("Plan height"),
     "polygon": N_("Outline on the plan"), "grant_type": N_("Grant type"), "scope": N_("Scope"),
+    # sensing
+    "protocol": N_("Protocol"), "connection": N_("Connection"), "points": N_("Point map"),
+    "rules": N_("Parser rules"), "poll_interval_s": N_("Poll interval (s)"), "devices": N_("Devices"),
+    "point": N_("Point"), "value": N_("Value"), "ts": N_("Time"), "quality": N_("Quality"),
+    "readings": N_("Readings"), "host": N_("Host"), "port": N_("Port"), "match": N_("Pattern"),
+    "outputs": N_("Outputs"), "timezone": N_("Time zone"), "sample": N_("Sample line"),
+    "received_at": N_("Received at"), "file": N_("File"), "header": N_("Header line"),
+    "table": N_("Register table"), "node": N_("Node"), "topic": N_("Topic"),
+    "endpoint": N_("Endpoint"), "unit_id": N_("Unit id"), "scale": N_("Scale"),
 }
 
 
@@ -99,7 +108,7 @@ def translate_field(path: str, locale: str | None = None) -> str:
     """``certificates.0.expires_on`` → ``Certificates 1 · Expires on`` in the caller's language."""
     parts: list[str] = []
     for part in path.split("."):
-        if part.isdigit():
+        if part.isascii() and part.isdigit():
             parts.append(str(int(part) + 1))
         else:
             parts.append(gettext(FIELD_LABELS.get(part, part), locale))

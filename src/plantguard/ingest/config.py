@@ -116,16 +116,12 @@ def check_rules(rules: list[dict[str, Any]]) -> list[FieldError]:
     """Parser rules compile (regular expressions and expressions), when the rules engine is present."""
     if not rules:
         return []
+    from plantguard.ingest.rules import RuleSet, RulesInvalid
+
     try:
-        from plantguard.ingest.rules import RuleSet
-    except ImportError:  # pragma: no cover - the rules engine ships with the package
-        return [FieldError("rules", N_("Parser rules are not supported by this installation"))]
-    try:
-        RuleSet.model_validate({"rules": rules})
-    except ValidationError as exc:
-        return pydantic_errors(exc, "")
-    except ValueError as exc:
-        return [FieldError("rules", N_("Invalid value: %(detail)s"), {"detail": str(exc)})]
+        RuleSet.from_raw(rules)
+    except RulesInvalid as exc:
+        return list(exc.errors)
     return []
 
 
