@@ -80,7 +80,7 @@ def test_scale_and_offset() -> None:
 
 
 def _p(address: int, type_: str = "uint16", table: str = "holding") -> ModbusPoint:
-    return ModbusPoint(point=f"P{address}", table=table, address=address, type=type_)  # type: ignore[arg-type]
+    return ModbusPoint(point=f"P{address}", table=table, address=address, type=type_)
 
 
 def test_plan_merges_adjacent_and_close_registers_per_table() -> None:

@@ -38,12 +38,13 @@ def api_router() -> APIRouter:
     from plantguard.audit.api import router as audit
     from plantguard.ingest.api import router as devices
     from plantguard.ingest.http_api import router as ingest
+    from plantguard.ingest.connectors.opcua.discovery_api import router as opcua_discovery
     from plantguard.ingest.rules_api import router as ingest_rules
     from plantguard.tenancy.api import auth_router, users_router
     from plantguard.tenancy.api import router as tenancy
 
     api = APIRouter(prefix="/api/v1")
-    for r in (auth_router, users_router, assets, tenancy, audit, devices, ingest, ingest_rules):
+    for r in (auth_router, users_router, assets, tenancy, audit, devices, ingest, ingest_rules, opcua_discovery):
         api.include_router(r)
     return api
 
@@ -151,4 +152,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from plantguard.web.views import mount as mount_web
 
     mount_web(app)
+    from plantguard.ingest.connectors.opcua.views import mount as mount_opcua_discovery
+
+    mount_opcua_discovery(app)
     return app

@@ -100,7 +100,9 @@ FIELD_LABELS: dict[str, str] = {
     "outputs": N_("Outputs"), "timezone": N_("Time zone"), "sample": N_("Sample line"),
     "received_at": N_("Received at"), "file": N_("File"), "header": N_("Header line"),
     "table": N_("Register table"), "node": N_("Node"), "topic": N_("Topic"),
-    "endpoint": N_("Endpoint"), "unit_id": N_("Unit id"), "scale": N_("Scale"),
+    "endpoint": N_("Server endpoint"), "device_code": N_("Device code"), "device_name": N_("Device name"),
+    "max_nodes": N_("Nodes to look at, at most"), "root": N_("Start node"), "mode": N_("Receive values by"),
+    "timeout_s": N_("Time limit (s)"), "existing": N_("Existing point"), "unit_id": N_("Unit id"), "scale": N_("Scale"),
 }
 
 
