@@ -37,8 +37,8 @@ def api_router() -> APIRouter:
     from plantguard.assets.api import router as assets
     from plantguard.audit.api import router as audit
     from plantguard.ingest.api import router as devices
-    from plantguard.ingest.http_api import router as ingest
     from plantguard.ingest.connectors.opcua.discovery_api import router as opcua_discovery
+    from plantguard.ingest.http_api import router as ingest
     from plantguard.ingest.rules_api import router as ingest_rules
     from plantguard.tenancy.api import auth_router, users_router
     from plantguard.tenancy.api import router as tenancy
