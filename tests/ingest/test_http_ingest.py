@@ -140,7 +140,8 @@ devices:
     assert r.status_code == 200 and r.json()["created"] == ["PLC-ST"], r.text
     r = env.client.post("/api/v1/devices-import", headers=h, content=good.encode())
     assert r.json()["unchanged"] == ["PLC-ST"]
-    bad = good + "  - code: BAD\n    protocol: modbus\n    connection: {host: h}\n    points: [{point: EQ-1-HP, address: -1}]\n"
+    bad = good + ("  - code: BAD\n    protocol: modbus\n    connection: {host: h}\n"
+                  "    points: [{point: EQ-1-HP, address: -1}]\n")
     r = env.client.post("/api/v1/devices-import", headers=h, content=bad.replace("port: 5020", "port: 5021").encode())
     assert r.status_code == 422
     assert {e["field"] for e in r.json()["errors"]} == {"devices.1.points.0.address"}

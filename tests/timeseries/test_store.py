@@ -55,7 +55,7 @@ def test_bad_quality_and_missing_values_are_stored_but_not_rolled_up(db: Db) -> 
     assert write_batch(db.engine, b) == 3
     with db.factory() as s:
         rows = s.scalars(select(ReadingRow).where(ReadingRow.point_id == 7).order_by(ReadingRow.ts)).all()
-        assert [r.value for r in rows][0] is None and [r.quality for r in rows] == [2, 1, 0]
+        assert rows[0].value is None and [r.quality for r in rows] == [2, 1, 0]
         minute = s.scalars(select(Rollup).where(Rollup.point_id == 7, Rollup.res == MINUTE)).one()
         assert minute.n == 1
 

@@ -42,9 +42,12 @@ def api_router() -> APIRouter:
     from plantguard.ingest.rules_api import router as ingest_rules
     from plantguard.tenancy.api import auth_router, users_router
     from plantguard.tenancy.api import router as tenancy
+    from plantguard.timeseries.alignment.api import router as alignment
+    from plantguard.timeseries.api import router as timeseries
 
     api = APIRouter(prefix="/api/v1")
-    for r in (auth_router, users_router, assets, tenancy, audit, devices, ingest, ingest_rules, opcua_discovery):
+    for r in (auth_router, users_router, assets, tenancy, audit, devices, ingest, ingest_rules, opcua_discovery,
+              timeseries, alignment):
         api.include_router(r)
     return api
 
@@ -153,6 +156,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     mount_web(app)
     from plantguard.ingest.connectors.opcua.views import mount as mount_opcua_discovery
+    from plantguard.timeseries.alignment.views import mount as mount_alignment
+    from plantguard.timeseries.views import mount as mount_timeseries
 
     mount_opcua_discovery(app)
+    mount_timeseries(app)
+    mount_alignment(app)
     return app

@@ -10,6 +10,7 @@ import typer
 
 from plantguard.core.settings import Settings, get_settings
 from plantguard.ingest.cli import devices_app, ingest_app
+from plantguard.timeseries.cli import timeseries_app
 
 app = typer.Typer(help="PlantGuard: safety-production management (安全生产管理系统).", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -22,6 +23,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(devices_app, name="devices")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(timeseries_app, name="timeseries")
 
 
 def _settings() -> Settings:

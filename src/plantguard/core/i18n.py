@@ -102,7 +102,9 @@ FIELD_LABELS: dict[str, str] = {
     "table": N_("Register table"), "node": N_("Node"), "topic": N_("Topic"),
     "endpoint": N_("Server endpoint"), "device_code": N_("Device code"), "device_name": N_("Device name"),
     "max_nodes": N_("Nodes to look at, at most"), "root": N_("Start node"), "mode": N_("Receive values by"),
-    "timeout_s": N_("Time limit (s)"), "existing": N_("Existing point"), "unit_id": N_("Unit id"), "scale": N_("Scale"),
+    "timeout_s": N_("Time limit (s)"), "existing": N_("Existing point"),
+    "from": N_("From"), "to": N_("To"), "agg": N_("Aggregation"), "at": N_("Time"), "confidence": N_("Confidence"),
+    "unit_id": N_("Unit id"), "scale": N_("Scale"),
 }
 
 

@@ -9,6 +9,7 @@ is saved (with the field named, e.g. ``points.3.address``), not when the connect
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,6 +131,15 @@ def validate_device(session: Session, actor: Actor, merged: dict[str, Any]) -> N
     for it, every mapped point an existing point of the caller's enterprise, no point mapped
     twice."""
     errors: list[FieldError] = []
+    for key in ("connection", "points", "rules"):
+        try:
+            json.dumps(merged.get(key), allow_nan=False)
+        except (ValueError, TypeError):
+            errors.append(FieldError(key, N_("Must hold only text, finite numbers, true/false, lists and maps")))
+        except RecursionError:
+            errors.append(FieldError(key, N_("Nested more than %(max)s levels deep"), {"max": 40}))
+    if errors:
+        raise ValidationFailed(errors)
     protocol = merged.get("protocol") or ""
     try:
         m = manifests.get(protocol)
@@ -211,6 +221,8 @@ def parse_yaml(text: str) -> list[dict[str, Any]]:
         raise ValidationFailed([FieldError("file", N_("The file is larger than %(limit)s MB"), {"limit": 5})])
     try:
         doc = yaml.safe_load(text)
+    except RecursionError:
+        raise ValidationFailed([FieldError("file", N_("Nested more than %(max)s levels deep"), {"max": 40})]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{mark.line + 1}:{mark.column + 1}" if mark is not None else "?"
@@ -260,8 +272,9 @@ def import_devices(session: Session, actor: Actor, entries: list[dict[str, Any]]
 
 
 def export_entry(d: Device) -> dict[str, Any]:
-    out: dict[str, Any] = {"code": d.code, "name": d.name, "protocol": d.protocol, "enabled": d.enabled,
-                           "poll_interval_s": d.poll_interval_s, "connection": d.connection, "points": d.points}
+    out: dict[str, Any] = {"code": d.code, **({"name": d.name} if d.name else {}), "protocol": d.protocol,
+                           "enabled": d.enabled, "poll_interval_s": d.poll_interval_s, "connection": d.connection,
+                           "points": d.points}
     if d.rules:
         out["rules"] = d.rules
     if d.notes:

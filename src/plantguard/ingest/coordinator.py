@@ -89,7 +89,8 @@ class DeviceRunner:
             try:
                 connector = self._connector()
                 await connector.connect()
-                board.set_state(spec.device_id, spec.enterprise_id, "online")
+                if not isinstance(connector, PollingConnector):
+                    board.set_state(spec.device_id, spec.enterprise_id, "online")
                 if not first:
                     log.info("device %s reconnected", spec.code)
                 backoff = self.min_backoff_s
@@ -126,8 +127,12 @@ class DeviceRunner:
     async def _poll(self, connector: PollingConnector[Any, Any]) -> None:
         interval = max(0.05, self.spec.poll_interval_s)
         next_at = time.monotonic()
+        board = self.pipeline.board
+        spec = self.spec
         while True:
             readings = await connector.read()
+            if board.get(spec.device_id, spec.enterprise_id).state != "online":
+                board.set_state(spec.device_id, spec.enterprise_id, "online")  # after a successful read
             await self.emit(readings)
             next_at += interval
             delay = next_at - time.monotonic()

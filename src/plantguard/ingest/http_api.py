@@ -206,6 +206,9 @@ def ingest_rows(request: Request, dev: _Device, rows: list[Any], csv_lines: bool
             continue
         readings.append(Reading(known[0], ts, value, q, spec.source))
     accepted = pipeline.submit(spec, readings) if readings else 0
+    c = pipeline.board.get(spec.device_id, spec.enterprise_id)
+    if c.state != "online":
+        pipeline.board.set_state(spec.device_id, spec.enterprise_id, "online")
     checked_out = len(readings) - accepted  # refused by the pipeline's checks (range, clock)
     return {"accepted": accepted, "refused": len(refused) + checked_out, "errors": refused[:1000]}
 

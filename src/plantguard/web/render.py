@@ -27,7 +27,7 @@ ACTION_LABELS = {"create": N_("created"), "update": N_("changed"), "delete": N_(
 ENTITY_LABELS = {
     "equipment": N_("Equipment"), "measurement_point": N_("Measurement point"), "person": N_("Person"),
     "team": N_("Team"), "skill_tag": N_("Skill"), "certificate": N_("Certificate"), "app_user": N_("Account"),
-    "site": N_("Site"), "area": N_("Area"), "enterprise": N_("Enterprise"),
+    "site": N_("Site"), "area": N_("Area"), "enterprise": N_("Enterprise"), "device": N_("Device"),
 }
 
 WEB_DIR = Path(str(resources.files("plantguard").joinpath("web")))

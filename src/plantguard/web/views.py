@@ -226,6 +226,9 @@ def mount(app: FastAPI) -> None:
     for resource in RESOURCES.values():
         _mount_resource(app, resource)
 
+    from plantguard.ingest.views import mount as mount_devices
+
+    mount_devices(app)
     _install_web_errors(app)
 
 

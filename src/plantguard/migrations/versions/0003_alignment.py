@@ -50,6 +50,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('mes_phase', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_mes_phase_enterprise_id'), ['enterprise_id'], unique=False)
+        batch_op.create_index('ix_mes_phase_enterprise_start', ['enterprise_id', 'start_ts'], unique=False)
         batch_op.create_index(batch_op.f('ix_mes_phase_equipment_id'), ['equipment_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_mes_phase_work_order_id'), ['work_order_id'], unique=False)
 
@@ -112,6 +113,7 @@ def downgrade() -> None:
     with op.batch_alter_table('mes_phase', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_mes_phase_work_order_id'))
         batch_op.drop_index(batch_op.f('ix_mes_phase_equipment_id'))
+        batch_op.drop_index('ix_mes_phase_enterprise_start')
         batch_op.drop_index(batch_op.f('ix_mes_phase_enterprise_id'))
 
     op.drop_table('mes_phase')

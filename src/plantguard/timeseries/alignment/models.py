@@ -45,8 +45,8 @@ EVENT_KINDS: dict[str, str] = {
     "alarm": N_("Alarm"),
     "fault": N_("Fault"),
     "incident": N_("Incident"),
-    "stop": N_("Stop"),
-    "start": N_("Start"),
+    "stop": N_("Machine stop"),
+    "start": N_("Machine start"),
     "info": N_("Information"),
 }
 RISK_KINDS: tuple[str, ...] = ("alarm", "fault", "incident")
@@ -104,6 +104,10 @@ class MesPhase(TenantMixin, Base):
     phase: Mapped[str] = mapped_column(String(20))
     start_ts: Mapped[int] = mapped_column(BIGINT)
     end_ts: Mapped[int | None] = mapped_column(BIGINT, default=None)
+
+
+# The phase-risk report reads the phases starting in a period across the plant.
+Index("ix_mes_phase_enterprise_start", MesPhase.enterprise_id, MesPhase.start_ts)
 
 
 class ZoneEntry(TenantMixin, Base):

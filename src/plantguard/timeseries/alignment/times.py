@@ -31,8 +31,16 @@ BAD_TIME = N_("Must be a date and time (ISO 8601, e.g. 2026-03-01T08:00:00+08:00
 TIME_OUT_OF_RANGE = N_("Must be between the years 2000 and 2100")
 
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_SLASH_DATE = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})")
-_SHORT_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?=$|[ T])")
+# A spreadsheet's date and time: 2026/3/2 8:05, 2026-3-2T8:05 (padded before ISO parsing).
+_LOOSE = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:([ T])(\d{1,2}):(\d{2}))?(?=$|[ T:.,+Z-])")
+
+
+def _pad(m: re.Match[str]) -> str:
+    out = f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}"
+    if m[4]:
+        out += f"{m[4]}{int(m[5]):02d}:{m[6]}"
+    return out
+
 
 
 class TimeError(ValueError):
@@ -82,8 +90,7 @@ def parse_time(text: str, tz: tzinfo | None = None) -> int:
             raise TimeError(BAD_TIME)
         us = _epoch_us(number)
     else:
-        value = _SLASH_DATE.sub(lambda m: f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}", value)
-        value = _SHORT_DATE.sub(lambda m: f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}", value)
+        value = _LOOSE.sub(_pad, value, count=1)
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
