@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/plantguard run
+	$(VENV)/bin/plantguard run --simulate
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench scripts

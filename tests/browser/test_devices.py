@@ -306,7 +306,7 @@ def test_custom_device_rules_tried_then_saved(open_session: Callable[..., Sessio
     page.fill("#f-points", "- {point: ST-P01-HP\n")
     page.locator("form.device-form button[type=submit]").click()
     page.wait_for_load_state("networkidle")
-    expect(page.locator("#err-points")).to_contain_text("line:column")
+    expect(page.locator("#err-points")).to_contain_text("2:1")
     expect(page.locator("#err-rules")).to_contain_text("rules.0.match")
     expect(page.locator("#f-code")).to_have_value("GAUGE-P")
     page.fill("#f-points", "- {point: ST-P01-HP}\n- {point: ST-P02-HP}\n")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import signal
+import subprocess
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from plantguard.core.settings import Settings, get_settings
 from plantguard.ingest.cli import devices_app, ingest_app
+from plantguard.simulator.cli import simulate_app
 from plantguard.timeseries.cli import timeseries_app
 
 app = typer.Typer(help="PlantGuard: safety-production management (安全生产管理系统).", no_args_is_help=True)
@@ -24,6 +27,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(devices_app, name="devices")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(timeseries_app, name="timeseries")
+app.add_typer(simulate_app, name="simulate")
 
 
 def _settings() -> Settings:
@@ -140,11 +144,9 @@ def run(
     host: Annotated[str | None, typer.Option(help="Bind address (PLANTGUARD_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (PLANTGUARD_PORT)")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (PLANTGUARD_WORKERS, default 1)")] = None,
+    simulate: Annotated[bool, typer.Option(help="Also run the plant simulator; connect the demo plant to it")] = False,
 ) -> None:
     """Apply migrations, seed the demo plant, and serve the console and API."""
-    import uvicorn
-
-    from plantguard.api.app import create_app
     from plantguard.core.migrate import upgrade
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -159,6 +161,67 @@ def run(
         summary = seed_demo(rt.factory)
         typer.echo("demo plant created" if summary.created else "demo plant present (data kept)")
         _print_accounts(summary.accounts, DEMO_PASSWORD)
+    simulator = _start_simulator(rt) if simulate and demo else None
+    if simulator is not None:
+        # uvicorn re-raises SIGTERM after its graceful shutdown; as an exception it lets the
+        # ``finally`` below stop the simulator instead of leaving it running.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        _serve(settings, rt, host, port, workers)
+    finally:
+        if simulator is not None:
+            simulator.terminate()
+            try:
+                simulator.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                simulator.kill()
+
+
+def _start_simulator(rt: Any) -> subprocess.Popen[bytes] | None:
+    """Connect the demo enterprise to the simulator (idempotent import of its devices) and
+    start it as a child process, so that its protocol servers do not share the web server's
+    event loop; it stops with ``plantguard run``."""
+    from plantguard.audit.ledger import bind_actor
+    from plantguard.core.errors import ValidationFailed
+    from plantguard.demo.seed import DEMO_ENTERPRISE_CODE
+    from plantguard.ingest.cli import _system_actor
+    from plantguard.ingest.config import import_devices, parse_yaml
+    from plantguard.simulator.deviceconfig import device_config_yaml
+    from plantguard.simulator.plant import load_demo_plant
+
+    with rt.factory() as session:
+        actor = _system_actor(session, DEMO_ENTERPRISE_CODE)
+        bind_actor(session, actor)
+        try:
+            summary = import_devices(session, actor, parse_yaml(device_config_yaml(load_demo_plant())))
+        except ValidationFailed as exc:
+            typer.echo(f"simulator devices not imported: {exc.errors[:3]}", err=True)
+            return None
+        session.commit()
+    typer.echo(f"simulator devices: {len(summary.created)} created, {len(summary.updated)} updated, "
+               f"{len(summary.unchanged)} unchanged")
+    proc = subprocess.Popen([sys.executable, "-m", "plantguard.cli.main", "simulate", "run"],
+                            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
+    typer.echo("plant simulator: Modbus TCP 127.0.0.1:5020, OPC UA opc.tcp://127.0.0.1:4840/plantguard/ "
+               "(faults: plantguard simulate trigger micro-leak | bearing-wear | gas-leak | sensor-stuck | dropout)")
+    return proc
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if ``plantguard run`` dies without cleaning up (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _serve(settings: Settings, rt: Any, host: str | None, port: int | None, workers: int | None) -> None:
+    import uvicorn
+
+    from plantguard.api.app import create_app
+
     bind_host = host or settings.host
     bind_port = port or settings.port
     typer.echo(f"PlantGuard console: http://{bind_host}:{bind_port}/   (Ctrl-C stops)")

@@ -17,8 +17,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from plantguard.demo.seed import load_plant, point_specs
-
 # Quantities served as on/off values (Modbus coils); none in today's demo plant, but a plant
 # description may add them (e.g. a running signal or a door switch).
 BOOL_QUANTITIES = frozenset({"state", "bool", "switch", "status"})
@@ -74,6 +72,7 @@ class Station:
 
     area: str
     name: str  # the area's name, e.g. 冲压车间
+    kind: str  # the area's kind (production, paint_mixing, electrical_room, ...)
     unit_id: int
     equipment: tuple[str, ...]
     points: tuple[SimPoint, ...]
@@ -147,10 +146,15 @@ def _num(value: Any) -> float | None:
 def plant_from_data(data: Mapping[str, Any], *, include_disabled: bool = False) -> Plant:
     """Build the simulated plant from a parsed ``plant.yaml``-shaped mapping. Points disabled in
     the plant description are not served unless ``include_disabled``."""
+    # Imported here: the demo seed pulls in the database models, which the control commands
+    # (``plantguard simulate trigger``) do not need.
+    from plantguard.demo.seed import point_specs
+
     try:
         templates: Mapping[str, Any] = data.get("point_templates") or {}
         area_specs: Sequence[Mapping[str, Any]] = data.get("areas") or []
         area_names = {str(a["code"]): str(a.get("name", a["code"])) for a in area_specs}
+        area_kinds = {str(a["code"]): str(a.get("kind", "production")) for a in area_specs}
         enterprise = str((data.get("enterprise") or {}).get("code", "DEMO"))
         equipment: list[SimEquipment] = []
         index = 0
@@ -206,6 +210,7 @@ def plant_from_data(data: Mapping[str, Any], *, include_disabled: bool = False) 
             Station(
                 area=area,
                 name=area_names[area],
+                kind=area_kinds[area],
                 unit_id=len(stations) + 1,
                 equipment=tuple(eq.code for eq in members),
                 points=tuple(p for eq in members for p in eq.points),
@@ -221,4 +226,6 @@ def plant_from_data(data: Mapping[str, Any], *, include_disabled: bool = False) 
 
 def load_demo_plant() -> Plant:
     """The demo plant as the simulator serves it."""
+    from plantguard.demo.seed import load_plant
+
     return plant_from_data(load_plant())

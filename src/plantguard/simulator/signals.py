@@ -11,6 +11,7 @@ minute. ``random.Random(seed)`` is still used once, at start-up, for per-point p
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -28,20 +29,16 @@ DAY_S = 86_400
 DEFAULT_START = datetime(2025, 6, 2, 0, 0, tzinfo=UTC)
 
 
-def _mix(x: int) -> int:
-    """splitmix64 finaliser: a fast, well-spread 64-bit hash."""
-    x = (x + 0x9E3779B97F4A7C15) & _MASK
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
-    return x ^ (x >> 31)
-
-
 def hash_unit(*keys: int) -> float:
-    """A uniform number in [0, 1) determined by the integer keys."""
+    """A uniform number in [0, 1) determined by the integer keys: the keys are folded into one
+    64-bit word (a polynomial hash), which the splitmix64 finaliser then spreads."""
     h = 0x2545F4914F6CDD1D
     for k in keys:
-        h = _mix(h ^ (k & _MASK))
-    return h / _TWO64
+        h = (h * 0x100000001B3 + k) & _MASK
+    h = (h + 0x9E3779B97F4A7C15) & _MASK
+    h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & _MASK
+    return (h ^ (h >> 31)) / _TWO64
 
 
 def white(seed: int, stream: int, bucket: int) -> float:
@@ -120,10 +117,10 @@ def _segments(t0: float, t1: float) -> Iterator[tuple[float, float, float]]:
                 if t0 < edge < t1:
                     edges.append(edge)
         day += 1
-    points = [t0, *sorted(edges), t1]
-    for a, b in zip(points, points[1:], strict=False):
-        if b > a:
-            yield a, b, 1.0 if production_on((a + b) / 2) else 0.0
+    cuts = [t0, *sorted(edges), t1]
+    for lo, hi in itertools.pairwise(cuts):
+        if hi > lo:
+            yield lo, hi, 1.0 if production_on((lo + hi) / 2) else 0.0
 
 
 def production_lagged(t: float, tau: float) -> float:
