@@ -200,11 +200,46 @@ def _start_simulator(rt: Any) -> subprocess.Popen[bytes] | None:
         session.commit()
     typer.echo(f"simulator devices: {len(summary.created)} created, {len(summary.updated)} updated, "
                f"{len(summary.unchanged)} unchanged")
+    _demo_history(rt, actor.enterprise_id)
     proc = subprocess.Popen([sys.executable, "-m", "plantguard.cli.main", "simulate", "run"],
                             stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
     typer.echo("plant simulator: Modbus TCP 127.0.0.1:5020, OPC UA opc.tcp://127.0.0.1:4840/plantguard/ "
                "(faults: plantguard simulate trigger micro-leak | bearing-wear | gas-leak | sensor-stuck | dropout)")
     return proc
+
+
+DEMO_HISTORY_DAYS = 60
+
+
+def _demo_history(rt: Any, enterprise_id: int) -> None:
+    """Once per database: the simulated plant's last 60 days of production (MES phases, PLC
+    events, zone entries, ambient readings), imported through the same CSV importers a plant
+    would use, so that *Risk by work phase* and the as-of context have data to work on."""
+    import tempfile
+    from datetime import date, timedelta
+    from pathlib import Path
+
+    from sqlalchemy import func, select
+
+    from plantguard.simulator.production import write_history
+    from plantguard.timeseries.alignment.importers import Kind, import_file_for
+    from plantguard.timeseries.alignment.models import MesPhase
+
+    with rt.read_factory() as session:
+        if session.scalar(select(func.count()).select_from(MesPhase).where(MesPhase.enterprise_id == enterprise_id)):
+            return
+    start = date.today() - timedelta(days=DEMO_HISTORY_DAYS)
+    with tempfile.TemporaryDirectory() as tmp:
+        files = write_history(tmp, days=DEMO_HISTORY_DAYS, seed=1, first_piece_factor=4.0, start=start)
+        counts = []
+        for kind in (Kind.MES_PHASES, Kind.PLC_EVENTS, Kind.ZONE_ENTRIES, Kind.ENVIRONMENT):
+            path = Path(files.paths[kind.value])
+            with rt.factory() as session:
+                result = import_file_for(session, enterprise_id, kind, path.read_bytes())
+                session.commit()
+            refused = f" ({len(result.errors)} refused)" if result.errors else ""
+            counts.append(f"{result.imported} {kind.value}{refused}")
+    typer.echo(f"simulated production history ({DEMO_HISTORY_DAYS} days): " + ", ".join(counts))
 
 
 def _die_with_parent() -> None:
