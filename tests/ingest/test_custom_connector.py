@@ -7,7 +7,7 @@ a listening socket on a free port), sending lines as a device would, good and ba
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,11 +15,20 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from plantguard.core.context import locale_var
 from plantguard.ingest import manifest
 from plantguard.ingest.connector import BoundPoint, ConnectionLost, DeviceConfigError, DeviceSpec, Rejects
 from plantguard.ingest.connectors.custom.connector import CustomConnector, LineSplitter, Overlong
 from plantguard.ingest.connectors.custom.manifest import MANIFEST, CustomConnection, CustomPoint
 from plantguard.ingest.reading import Quality, Reading
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    """Messages are compared in English here; the catalogue would give Chinese by default."""
+    token = locale_var.set("en")
+    yield
+    locale_var.reset(token)
 
 TANK_RULE = {
     "name": "tank-level",

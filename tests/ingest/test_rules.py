@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from plantguard.core.context import locale_var
 from plantguard.core.errors import FieldError
 from plantguard.core.i18n import translate_field
 from plantguard.ingest.rules import (
@@ -30,6 +31,14 @@ from plantguard.ingest.rules import (
 from tests.api.conftest import build_app
 from tests.conftest import Db
 from tests.factories import PASSWORD, make_tenant
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Iterator[None]:
+    """Messages are compared in English here; the catalogue would give Chinese by default."""
+    token = locale_var.set("en")
+    yield
+    locale_var.reset(token)
 
 T0 = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 TANK_PATTERN = r"^TANK(?P<tank>\d+) FS_HI=(?P<hi>[01]) FS_LO=(?P<lo>[01]) T=(?P<temp>-?\d+\.\d+)$"

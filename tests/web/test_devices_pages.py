@@ -26,6 +26,7 @@ from sqlalchemy import select
 from plantguard.api.middleware import LANG_COOKIE
 from plantguard.assets.models import MeasurementPoint
 from plantguard.audit.ledger import bind_actor
+from plantguard.core.i18n import gettext
 from plantguard.core.permissions import Actor, Role
 from plantguard.ingest.config import DeviceCreate, device_service, token_digest
 from plantguard.ingest.models import Device, DeviceStatus, QuarantinedInput
@@ -473,7 +474,8 @@ def test_export_downloads_what_import_takes(web: Env) -> None:
     assert [d["code"] for d in doc["devices"]] == ["GW-1", "PLC-A"] and doc["devices"][1]["name"] == "冲压 PLC"
     token = csrf_of(web.client.get("/devices").text)
     r = web.client.post("/devices/import", data={"csrf_token": token, "yaml": r.text})
-    assert r.status_code == 200 and "0 created, 0 changed, 2 unchanged" in text_of(r.text)
+    expected = gettext("Imported: %(created)s created, %(updated)s changed, %(unchanged)s unchanged.", "zh_CN")
+    assert r.status_code == 200 and expected % {"created": 0, "updated": 0, "unchanged": 2} in text_of(r.text)
 
 
 # -- quarantine ---------------------------------------------------------------------------------------------------

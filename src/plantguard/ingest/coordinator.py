@@ -53,15 +53,25 @@ class DeviceRunner:
         self.pipeline = pipeline
         self.min_backoff_s = min_backoff_s
         self.task: asyncio.Task[None] | None = None
+        self.stopping = False
 
     def start(self) -> None:
         self.task = asyncio.create_task(self.run(), name=f"device:{self.spec.code}")
 
     async def stop(self) -> None:
-        if self.task is not None:
+        """Cancel the runner and wait for it. A protocol library may swallow one cancellation
+        (turning it into its own error); the flag and the repeated cancel make sure it ends."""
+        self.stopping = True
+        if self.task is None:
+            return
+        for _ in range(100):
             self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
+            done, _pending = await asyncio.wait({self.task}, timeout=0.1)
+            if done:
+                break
+        if self.task.done() and not self.task.cancelled():
+            with contextlib.suppress(Exception):
+                self.task.result()
 
     def _connector(self) -> Connector[Any, Any]:
         cls = manifests.get(self.spec.protocol).connector_class()
@@ -84,7 +94,7 @@ class DeviceRunner:
         spec = self.spec
         backoff = self.min_backoff_s
         first = True
-        while True:
+        while not self.stopping:
             connector: Connector[Any, Any] | None = None
             try:
                 connector = self._connector()
@@ -121,6 +131,8 @@ class DeviceRunner:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(connector.close(), timeout=5)
             first = False
+            if self.stopping:
+                return
             await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
             backoff = min(backoff * 2, MAX_BACKOFF_S)
 
@@ -129,7 +141,7 @@ class DeviceRunner:
         next_at = time.monotonic()
         board = self.pipeline.board
         spec = self.spec
-        while True:
+        while not self.stopping:
             readings = await connector.read()
             if board.get(spec.device_id, spec.enterprise_id).state != "online":
                 board.set_state(spec.device_id, spec.enterprise_id, "online")  # after a successful read
