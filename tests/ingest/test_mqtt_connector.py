@@ -24,7 +24,7 @@ from plantguard.ingest.connector import BoundPoint, ConnectionLost, DeviceConfig
 from plantguard.ingest.connectors.mqtt.connector import MqttConnector
 from plantguard.ingest.connectors.mqtt.manifest import MqttConnection, MqttPoint
 from plantguard.ingest.connectors.mqtt.publisher import BatchPublisher
-from plantguard.ingest.reading import Reading, to_us
+from plantguard.ingest.reading import Quality, Reading, ReadingBatch, from_us, to_us
 from tests.services import MQTT_URL, require_mqtt
 
 RUN = uuid.uuid4().hex[:10]
@@ -60,10 +60,14 @@ class Sink:
 
     def __init__(self) -> None:
         self.readings: list[Reading] = []
+        self.batches: list[ReadingBatch] = []
         self.calls = 0
 
-    async def __call__(self, readings: Sequence[Reading]) -> None:
+    async def __call__(self, readings: Sequence[Reading] | ReadingBatch) -> None:
         self.calls += 1
+        if isinstance(readings, ReadingBatch):
+            self.batches.append(readings)
+            readings = [Reading(p, from_us(t), v, Quality(q)) for p, t, v, q in readings.rows()]
         self.readings.extend(readings)
 
     async def wait(self, n: int, timeout: float = 15.0) -> None:
@@ -131,7 +135,7 @@ def test_batch_messages_arrive_exactly_once(version: str) -> None:
         assert set(sink.keys()) == sent and len(set(sink.keys())) == len(sink.keys())
         assert sink.calls < 300  # many messages go to the pipeline per call
         assert rejects.items == []
-        assert {r.source for r in sink.readings} == {f"mqtt:MQTT-{name}"}
+        assert sink.batches and {b.enterprise_id for b in sink.batches} == {1}  # columns of the device's enterprise
 
     asyncio.run(scenario())
 
@@ -173,8 +177,10 @@ def test_messages_not_handed_on_before_a_crash_are_delivered_again() -> None:
         delivered: list[Reading] = []
         stuck = asyncio.Event()
 
-        async def emit_then_hang(readings: Sequence[Reading]) -> None:
+        async def emit_then_hang(readings: Sequence[Reading] | ReadingBatch) -> None:
             if not delivered:
+                if isinstance(readings, ReadingBatch):
+                    readings = [Reading(p, from_us(t), v, Quality(q)) for p, t, v, q in readings.rows()]
                 delivered.extend(readings)  # the first hand-over succeeds
                 return
             stuck.set()

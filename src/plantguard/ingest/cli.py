@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from plantguard.ingest.worker_cli import ingest_worker
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 devices_app = typer.Typer(help="Devices: connections and point maps (configuration, never code).",
                           no_args_is_help=True)
 ingest_app = typer.Typer(help="Sensing: connectors, buffer and forwarding.", no_args_is_help=True)
+ingest_app.command("worker")(ingest_worker)
 
 
 def _runtime() -> Runtime:

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from plantguard.ingest.reading import Reading
+from plantguard.ingest.reading import Reading, ReadingBatch
 
 
 class ConnectorError(Exception):
@@ -83,7 +83,8 @@ class Rejects:
         self._report(reason, detail, raw[:2000], point_code)
 
 
-Emit = Callable[[Sequence[Reading]], Awaitable[None]]
+# Readings as objects, or already as columns (connectors that decode many per message).
+Emit = Callable[[Sequence[Reading] | ReadingBatch], Awaitable[None]]
 
 
 class Connector(ABC, Generic[C, P]):

@@ -40,7 +40,7 @@ from plantguard.ingest.connector import (
 )
 from plantguard.ingest.models import Device
 from plantguard.ingest.pipeline import Pipeline
-from plantguard.ingest.reading import Quality, Reading
+from plantguard.ingest.reading import Quality, Reading, ReadingBatch
 
 log = logging.getLogger("plantguard.ingest")
 
@@ -80,14 +80,17 @@ class DeviceRunner:
         connector: Connector[Any, Any] = cls(spec, rejects)
         return connector
 
-    async def emit(self, readings: Sequence[Reading]) -> None:
-        if readings:
+    async def emit(self, readings: Sequence[Reading] | ReadingBatch) -> None:
+        if isinstance(readings, ReadingBatch):
+            if len(readings):
+                self.pipeline.submit_batch(self.spec, readings)
+        elif readings:
             self.pipeline.submit(self.spec, readings)
 
     def _mark_bad(self) -> None:
         now = datetime.now(UTC)
         self.pipeline.submit(self.spec, [Reading(p.point_id, now, None, Quality.BAD, self.spec.source)
-                                         for p in self.spec.points])
+                                         for p in self.spec.points if p.point_id])
 
     async def run(self) -> None:
         board = self.pipeline.board

@@ -100,33 +100,47 @@ class StatusBoard:
         dirty = [(k, v) for k, v in self.devices.items() if v.dirty]
         if not dirty:
             return
+        # This runs in a thread while the event loop goes on counting: write a snapshot, then
+        # subtract it (zeroing the counters afterwards lost whatever arrived in between).
+        taken = {k: (v.readings, v.rejected, v.reconnects, v.state_dirty) for k, v in dirty}
+        for _, v in dirty:
+            v.state_dirty = False
         ids = [k for k, _ in dirty]
-        with Session(engine) as s, s.begin():
-            known = set(s.scalars(select(DeviceStatus.device_id).where(DeviceStatus.device_id.in_(ids))))
-            alive = set(s.scalars(select(Device.id).where(Device.id.in_(ids))))
-            for device_id, c in dirty:
-                if device_id not in alive:
-                    continue  # deleted meanwhile
-                if device_id not in known:
-                    s.execute(insert(DeviceStatus).values(
-                        device_id=device_id, enterprise_id=c.enterprise_id, available=False, state="starting",
-                        last_error="", readings=0, rejected=0, reconnects=0, updated_at=datetime.now(UTC)))
-                values: dict[str, Any] = {
-                    "readings": DeviceStatus.readings + c.readings,
-                    "rejected": DeviceStatus.rejected + c.rejected,
-                    "reconnects": DeviceStatus.reconnects + c.reconnects,
-                    "updated_at": datetime.now(UTC),
-                }
-                if c.last_seen is not None:
-                    values["last_seen"] = c.last_seen
-                if c.state_dirty:
-                    values.update(available=c.available, state=c.state, last_error=c.last_error)
-                s.execute(update(DeviceStatus).where(DeviceStatus.device_id == device_id).values(**values))
+        try:
+            with Session(engine) as s, s.begin():
+                known = set(s.scalars(select(DeviceStatus.device_id).where(DeviceStatus.device_id.in_(ids))))
+                alive = set(s.scalars(select(Device.id).where(Device.id.in_(ids))))
+                for device_id, c in dirty:
+                    if device_id not in alive:
+                        continue  # deleted meanwhile
+                    if device_id not in known:
+                        s.execute(insert(DeviceStatus).values(
+                            device_id=device_id, enterprise_id=c.enterprise_id, available=False, state="starting",
+                            last_error="", readings=0, rejected=0, reconnects=0, updated_at=datetime.now(UTC)))
+                    readings, rejected, reconnects, state_dirty = taken[device_id]
+                    values: dict[str, Any] = {
+                        "readings": DeviceStatus.readings + readings,
+                        "rejected": DeviceStatus.rejected + rejected,
+                        "reconnects": DeviceStatus.reconnects + reconnects,
+                        "updated_at": datetime.now(UTC),
+                    }
+                    if c.last_seen is not None:
+                        values["last_seen"] = c.last_seen
+                    if state_dirty:
+                        values.update(available=c.available, state=c.state, last_error=c.last_error)
+                    s.execute(update(DeviceStatus).where(DeviceStatus.device_id == device_id).values(**values))
+        except BaseException:
+            for device_id, c in dirty:  # nothing was written: the state goes next time
+                c.state_dirty = c.state_dirty or taken[device_id][3]
+            raise
         for device_id, c in dirty:
+            readings, rejected, reconnects, _ = taken[device_id]
             r, j = self.totals.get(device_id, (0, 0))
-            self.totals[device_id] = (r + c.readings, j + c.rejected)
-            c.readings = c.rejected = c.reconnects = 0
-            c.dirty = c.state_dirty = False
+            self.totals[device_id] = (r + readings, j + rejected)
+            c.readings -= readings
+            c.rejected -= rejected
+            c.reconnects -= reconnects
+            c.dirty = bool(c.readings or c.rejected or c.reconnects or c.state_dirty)
 
 
 @dataclass
@@ -182,7 +196,7 @@ class StoreForwarder:
 class Pipeline:
     def __init__(self, engine: Engine, buffer: DurableBuffer, forwarder: Forwarder | None = None,
                  limits: Limits | None = None, board: StatusBoard | None = None,
-                 max_forward_readings: int = 50_000) -> None:
+                 max_forward_readings: int = 50_000, linger_s: float = 0.1) -> None:
         self.engine = engine
         self.buffer = buffer
         self.forwarder = forwarder or StoreForwarder(engine)
@@ -190,6 +204,11 @@ class Pipeline:
         self.board = board or StatusBoard()
         self.quarantine = QuarantineLog()
         self.max_forward_readings = max_forward_readings
+        # After a forward smaller than max_forward_readings, wait this long before the next: one
+        # larger write costs the store far less than several small ones (each also upserts the
+        # rollups and last value of every point it touches). 0.1 s cut PostgreSQL's CPU at
+        # 50,000 readings/s from ~70% to ~20% of a core (docs/benchmarks.md, Ingest).
+        self.linger_s = linger_s
         self.forward_ok = True
         self.forward_error = ""
         self.forwarded = 0
@@ -280,6 +299,12 @@ class Pipeline:
             c.dirty = True
         return n
 
+    def submit_batch(self, spec: DeviceSpec[Any, Any], batch: ReadingBatch) -> int:
+        """``submit`` for readings that arrive as columns (see ingest/fastcheck.py)."""
+        from plantguard.ingest.fastcheck import submit_batch
+
+        return submit_batch(self, spec, batch)
+
     # -- out -------------------------------------------------------------------------------
 
     async def forward_once(self) -> int:
@@ -336,6 +361,9 @@ class Pipeline:
                 if self.forward_ok and self.buffer.pending and n:
                     continue  # drain what we can before stopping
                 break
+            if n and self.linger_s and n < self.max_forward_readings and not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.linger_s)
             if n == 0 and self.forward_ok:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):

@@ -30,6 +30,16 @@ def buffer_path(settings: Settings) -> Path:
     return settings.var_dir / "ingest" / "buffer.sqlite"
 
 
+def default_forwarder(settings: Settings, engine: Engine) -> Forwarder:
+    """Straight into the store; with ``PLANTGUARD_BUS_URL=nats://…`` onto JetStream, where
+    ``plantguard ingest worker`` processes share the writing (see ingest/jetstream.py)."""
+    from plantguard.ingest.jetstream import JetStreamForwarder, ReadingStreamConfig, is_nats_url
+
+    if is_nats_url(settings.bus_url):
+        return JetStreamForwarder(ReadingStreamConfig.from_env(settings.bus_url))
+    return StoreForwarder(engine)
+
+
 class IngestService:
     def __init__(self, settings: Settings, engine: Engine, factory: sessionmaker[Session],
                  forwarder: Forwarder | None = None, lock: LeaderLock | None = None,
@@ -38,7 +48,8 @@ class IngestService:
         self.engine = engine
         self.buffer = DurableBuffer(buffer_path(settings), settings.ingest_buffer_max)
         limits = Limits(settings.ingest_range_margin, settings.ingest_max_future_s, settings.ingest_max_past_s)
-        self.pipeline = Pipeline(engine, self.buffer, forwarder or StoreForwarder(engine), limits)
+        self.forwarder = forwarder or default_forwarder(settings, engine)
+        self.pipeline = Pipeline(engine, self.buffer, self.forwarder, limits)
         self.coordinator = Coordinator(factory, self.pipeline, reload_s=reload_s)
         self.lock = lock or lock_for(engine, settings.var_dir, "ingest")
         self.leader = False
@@ -61,4 +72,8 @@ class IngestService:
                     await asyncio.wait_for(stop.wait(), timeout=retry_s)
         finally:
             await asyncio.to_thread(self.lock.release)
+            close = getattr(self.forwarder, "close", None)
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    await close()
             self.buffer.close()

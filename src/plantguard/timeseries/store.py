@@ -58,6 +58,16 @@ WITH b AS (
 SELECT count(*) FROM ins
 """
 
+# PostgreSQL stages the batch with binary COPY (psycopg packs the rows in C: ~0.3 µs of client
+# CPU a reading, against ~3.4 µs for four Python lists sent as text arrays), then the same
+# statement reads the stage. Sorting a large batch (twice) spills to disk at the default 4 MB.
+PG_STAGE = "CREATE TEMP TABLE IF NOT EXISTS _rb (p bigint, t bigint, v float8, q int2) ON COMMIT DELETE ROWS"
+PG_COPY = "COPY _rb (p, t, v, q) FROM STDIN (FORMAT BINARY)"
+PG_WRITE_STAGED = PG_WRITE.replace(
+    "FROM unnest(%(p)s::bigint[], %(t)s::bigint[], %(v)s::float8[], %(q)s::int2[]) AS u(p, t, v, q)",
+    "FROM _rb AS u")
+PG_WORK_MEM = "SET LOCAL work_mem = '32MB'"
+
 SQLITE_SETUP = (
     "CREATE TEMP TABLE IF NOT EXISTS _rb (point_id INTEGER, ts INTEGER, value REAL, quality INTEGER)",
     "CREATE TEMP TABLE IF NOT EXISTS _rnew (point_id INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL, "
@@ -103,12 +113,23 @@ def write_batch(bind: Engine | Connection, batch: ReadingBatch) -> int:
 
 def _write(conn: Connection, batch: ReadingBatch) -> int:
     if conn.dialect.name == "postgresql":
-        row = conn.exec_driver_sql(PG_WRITE, {
-            "p": list(batch.point_id), "t": list(batch.ts), "v": list(batch.value), "q": list(batch.quality),
-            "ent": batch.enterprise_id,
-        }).first()
-        return int(row[0]) if row else 0
+        return _write_pg(conn, batch)
     return _write_sqlite(conn, batch)
+
+
+def _write_pg(conn: Connection, batch: ReadingBatch) -> int:
+    raw: Any = conn.connection.driver_connection
+    with raw.cursor() as cur:
+        cur.execute(PG_WORK_MEM)
+        cur.execute(PG_STAGE)
+        cur.execute("DELETE FROM _rb")  # empty, unless an earlier batch went in this same transaction
+        with cur.copy(PG_COPY) as copy:
+            copy.set_types(["int8", "int8", "float8", "int2"])
+            for row in zip(batch.point_id, batch.ts, batch.value, batch.quality, strict=True):
+                copy.write_row(row)
+        cur.execute(PG_WRITE_STAGED, {"ent": batch.enterprise_id})
+        row = cur.fetchone()
+        return int(row[0]) if row else 0
 
 
 def _write_sqlite(conn: Connection, batch: ReadingBatch) -> int:

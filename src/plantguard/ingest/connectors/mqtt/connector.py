@@ -48,7 +48,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from plantguard.ingest.connector import ConnectionLost, DeviceConfigError, DeviceSpec, Emit, PushConnector, Rejects
 from plantguard.ingest.connectors.mqtt.manifest import MqttConnection, MqttPoint
 from plantguard.ingest.connectors.mqtt.mapping import PointMap, known_codes
-from plantguard.ingest.reading import Reading
+from plantguard.ingest.reading import ReadingBatch
 
 MAX_READINGS_PER_EMIT = 5000
 _RECENT_PER_CLIENT = 8192
@@ -252,10 +252,10 @@ class MqttConnector(PushConnector[MqttConnection, MqttPoint]):
                 if not inbox:
                     await self._ready.wait()
                     continue
-            readings: list[Reading] = []
+            batch = ReadingBatch(self.device.enterprise_id)
             done: list[_Message] = []
             lost: _Lost | None = None
-            while inbox and len(readings) < MAX_READINGS_PER_EMIT:
+            while inbox and len(batch) < MAX_READINGS_PER_EMIT:
                 item = inbox.popleft()
                 if isinstance(item, _Lost):
                     lost = item
@@ -264,10 +264,13 @@ class MqttConnector(PushConnector[MqttConnection, MqttPoint]):
                 done.append(item)
                 if item.dup and item.qos and self._seen(item):
                     continue  # a redelivery of what we already emitted: acknowledge only
-                readings.extend(self.map.readings(item.topic, item.payload, item.received_us))
-            if readings:
-                await emit(readings)
+                self.map.into(batch, item.topic, item.payload, item.received_us)
+            if len(batch):
+                await emit(batch)
             self._acknowledge(done)
+            # emit need not suspend: without this, a connector that never finds its inbox empty
+            # (input faster than the loop) starves the forwarder, and the buffer overflows.
+            await asyncio.sleep(0)
             if lost is not None:
                 raise ConnectionLost(lost.reason)
 

@@ -31,7 +31,7 @@ from plantguard.ingest.connectors.mqtt.manifest import (
     parse_template,
     parse_topic,
 )
-from plantguard.ingest.reading import Quality, Reading, from_us, to_us
+from plantguard.ingest.reading import Quality, Reading, ReadingBatch, from_us, to_us
 
 
 class Extracted(NamedTuple):
@@ -204,6 +204,7 @@ class _Rule:
     quality: tuple[Step, ...] | None
     template: tuple[Part, ...]
     linear: bool  # scale or offset apply
+    columnar: bool  # batch format, bare codes, no scale or offset, no quality path: PointMap.into's short path
 
     @classmethod
     def compile(cls, spec: MqttPoint) -> _Rule:
@@ -221,6 +222,8 @@ class _Rule:
             quality=parse_path(spec.quality) if spec.quality else None,
             template=template,
             linear=spec.scale != 1.0 or spec.offset != 0.0,
+            columnar=(fmt == "batch" and spec.quality is None and template == (Part("key"),)
+                      and spec.scale == 1.0 and spec.offset == 0.0),
         )
 
     def render(self, names: Mapping[str, str], doc: Any) -> tuple[str, str]:
@@ -315,6 +318,68 @@ class PointMap:
                 dt = stamps[ts] = from_us(ts)
             out.append(Reading(pid, dt, value, quality, source))
         return out
+
+    def into(self, out: ReadingBatch, topic: str, payload: bytes, received_us: int) -> None:
+        """``readings``, appended to a columnar batch (for ``Pipeline.submit_batch``).
+
+        A topic under exactly one batch-format rule with bare codes (``{key}``), no scale and no
+        quality path, the usual gateway set-up, takes the short path: a dictionary look-up and
+        four array appends per reading, no ``Reading`` or datetime (~0.3 µs against ~3 µs).
+        Whatever is unusual in it (an unknown code, a value that is not a finite number) goes
+        the general way, with the same rejections; every other topic goes through ``readings``."""
+        rules = self.match(topic)
+        if len(rules) != 1 or not rules[0][0].columnar:
+            for r in self.readings(topic, payload, received_us):
+                out.add(r)
+            return
+        rule = rules[0][0]
+        try:
+            doc = orjson.loads(payload)
+        except orjson.JSONDecodeError as e:
+            self.reject("malformed", f"{topic}: not JSON ({e})", payload)
+            return
+        try:
+            ts = received_us
+            if rule.ts is not None:
+                raw_ts = get_path(doc, rule.ts)
+                if raw_ts is not _MISSING and raw_ts is not None:
+                    ts = parse_ts(raw_ts)
+                elif rule.ts_strict:
+                    raise Bad("malformed", f"ts: {rule.spec.ts} is not in the payload")
+            readings = get_path(doc, rule.field) if rule.field else doc
+            if type(readings) is not dict:
+                raise Bad("malformed", f"field: {rule.spec.field or 'readings'} is not an object of readings")
+        except Bad as e:
+            self.reject(e.reason, f"{topic}: {e.detail}", payload)
+            return
+        codes = self.codes
+        add_p, add_t, add_v, add_q = out.point_id.append, out.ts.append, out.value.append, out.quality.append
+        rest: dict[str, Any] | None = None
+        for code, raw in readings.items():
+            pid = codes.get(code)
+            t = type(raw)
+            if pid is not None and (t is float or t is int):
+                v = float(raw)
+                if v - v == 0.0:  # finite
+                    add_p(pid)
+                    add_t(ts)
+                    add_v(v)
+                    add_q(0)
+                    continue
+            if rest is None:
+                rest = {}
+            rest[code] = raw
+        if rest:
+            extracted: list[Extracted] = []
+            self._batch(rule, "", "", rest, ts, _GOOD, topic, extracted)
+            for code, t_us, value, quality in extracted:
+                pid = codes.get(code)
+                if pid is None:
+                    raw_text = orjson.dumps({"topic": topic, "point": code, "ts": t_us, "value": value})
+                    self.reject("unknown_point", f"{code} is not a measurement point of this enterprise", raw_text,
+                                code)
+                    continue
+                out.append(pid, t_us, value, quality)
 
     # -- per rule ---------------------------------------------------------------------------
 
