@@ -111,3 +111,28 @@ def test_forwarding_survives_a_store_outage(db: Db, tmp_path: Path) -> None:
     with db.factory() as s:
         assert s.scalar(select(func.count()).select_from(ReadingRow)) == 50
     assert flaky.calls >= 2
+
+
+def test_connectors_are_held_while_the_forwarder_is_behind(db: Db, tmp_path: Path) -> None:
+    """Back-pressure: above the high-water mark a connector waits for the forwarder instead of
+    letting the buffer drop its oldest readings; with the store away it never waits."""
+    pipe = Pipeline(db.engine, DurableBuffer(tmp_path / "b.sqlite", max_readings=20))
+    assert pipe.high_water == 10
+    base = datetime.now(UTC) - timedelta(minutes=1)
+    pipe.submit(_spec(), [Reading(101, base + timedelta(seconds=i), 1.0) for i in range(15)])
+
+    async def scenario() -> None:
+        waiter = asyncio.create_task(pipe.wait_for_room())
+        await asyncio.sleep(0.3)
+        assert not waiter.done()  # 15 buffered > 10: held
+        stop = asyncio.Event()
+        runner = asyncio.create_task(pipe.run(stop))
+        await asyncio.wait_for(waiter, timeout=5)  # released once the forwarder drained it
+        stop.set()
+        await runner
+        pipe.forward_ok = False  # the store is away: buffering is the point, nobody waits
+        pipe.submit(_spec(), [Reading(101, base + timedelta(seconds=100 + i), 1.0) for i in range(15)])
+        await asyncio.wait_for(pipe.wait_for_room(), timeout=1)
+
+    asyncio.run(scenario())
+    assert pipe.buffer.dropped == 0

@@ -81,6 +81,7 @@ class DeviceRunner:
         return connector
 
     async def emit(self, readings: Sequence[Reading] | ReadingBatch) -> None:
+        await self.pipeline.wait_for_room()
         if isinstance(readings, ReadingBatch):
             if len(readings):
                 self.pipeline.submit_batch(self.spec, readings)

@@ -209,6 +209,10 @@ class Pipeline:
         # rollups and last value of every point it touches). 0.1 s cut PostgreSQL's CPU at
         # 50,000 readings/s from ~70% to ~20% of a core (docs/benchmarks.md, Ingest).
         self.linger_s = linger_s
+        # Above this backlog connectors are held (see wait_for_room).
+        self.high_water = min(500_000, max(1, buffer.max_readings // 2))
+        self._backlog = 0
+        self._backlog_at = 0.0
         self.forward_ok = True
         self.forward_error = ""
         self.forwarded = 0
@@ -298,6 +302,23 @@ class Pipeline:
             c.last_seen = datetime.now(UTC)
             c.dirty = True
         return n
+
+    def backlog(self) -> int:
+        """Readings waiting in the buffer (re-read at most every 0.2 s)."""
+        now = time.monotonic()
+        if now - self._backlog_at > 0.2:
+            self._backlog = self.buffer.pending
+            self._backlog_at = now
+        return self._backlog
+
+    async def wait_for_room(self) -> None:
+        """Back-pressure for connectors: while the store is reachable but the forwarder is
+        behind, hold the connector, so that the device or the broker keeps the surplus (an MQTT
+        message stays unacknowledged) instead of the buffer dropping its oldest readings. While
+        the store is away nothing waits: that is what the buffer is for."""
+        while self.forward_ok and self.backlog() > self.high_water:
+            await asyncio.sleep(0.05)
+            self._backlog_at = 0.0
 
     def submit_batch(self, spec: DeviceSpec[Any, Any], batch: ReadingBatch) -> int:
         """``submit`` for readings that arrive as columns (see ingest/fastcheck.py)."""
