@@ -362,3 +362,30 @@ def test_stream_configuration_from_the_environment() -> None:
             ReadingStreamConfig.from_env("nats://h:4222", bad)
     with pytest.raises(ValueError, match="not a NATS URL"):
         ReadingStreamConfig.from_env("inprocess://", {})
+
+
+def test_a_single_server_on_nats_stores_without_a_separate_worker(group: Group, pg_db: Db, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``plantguard run`` with a nats:// bus: the ingest leader runs a store worker itself."""
+    from plantguard.core.settings import Settings
+    from plantguard.ingest.service import IngestService
+
+    for key, value in group.env.items():
+        if key.startswith("PLANTGUARD_INGEST_"):
+            monkeypatch.setenv(key, value)
+    settings = Settings(database_url=pg_db.url, bus_url=NATS_URL, var_dir=tmp_path / "leader")
+    service = IngestService(settings, pg_db.engine, pg_db.factory)
+    for i in range(5):
+        service.buffer.put(_batch(i))
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(service.run(stop))
+        deadline = time.monotonic() + 30
+        while _stored(pg_db)[0] < 5 * BATCH and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        stop.set()
+        await task
+
+    asyncio.run(scenario())
+    assert _stored(pg_db) == (5 * BATCH, 5 * BATCH)

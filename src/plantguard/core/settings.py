@@ -45,6 +45,8 @@ class Settings:
     read_cache_size: int = field(default_factory=lambda: int(_env("READ_CACHE_SIZE", "1024")))
     # Sensing: run the connectors in this process (the ingest leader when there are several).
     ingest: bool = field(default_factory=lambda: _env("INGEST", "1") == "1")
+    # With a nats:// bus: store workers the ingest leader runs itself (more: `plantguard ingest worker`).
+    ingest_store_workers: int = field(default_factory=lambda: int(_env("INGEST_STORE_WORKERS", "1")))
     # Readings held by the durable local buffer while the store or bus is away (oldest dropped beyond).
     ingest_buffer_max: int = field(default_factory=lambda: int(_env("INGEST_BUFFER_MAX", "5000000")))
     # Readings whose timestamp is further than this from now are quarantined (clock skew).

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -54,6 +56,17 @@ class IngestService:
         self.lock = lock or lock_for(engine, settings.var_dir, "ingest")
         self.leader = False
 
+    def _store_workers(self, stop: asyncio.Event) -> list[Any]:
+        """With JetStream, readings reach the store only through store workers: the leader runs
+        ``PLANTGUARD_INGEST_STORE_WORKERS`` of them (default 1) so that a single-server set-up
+        stores data without a separate ``plantguard ingest worker``; more can run elsewhere."""
+        from plantguard.ingest.jetstream import JetStreamForwarder, StoreWorker
+
+        if not isinstance(self.forwarder, JetStreamForwarder) or self.settings.ingest_store_workers <= 0:
+            return []
+        return [StoreWorker(self.engine, self.forwarder.config, name=f"leader-{os.getpid()}-{i}").run(stop)
+                for i in range(self.settings.ingest_store_workers)]
+
     async def run(self, stop: asyncio.Event, retry_s: float = 5.0) -> None:
         """Lead when possible (connectors + forwarder); until then only flush side tables."""
         try:
@@ -65,7 +78,8 @@ class IngestService:
                     self.leader = False
                 if self.leader:
                     log.info("this process runs the connectors and forwards readings")
-                    await asyncio.gather(self.pipeline.run(stop), self.coordinator.run(stop))
+                    await asyncio.gather(self.pipeline.run(stop), self.coordinator.run(stop),
+                                         *self._store_workers(stop))
                     return
                 await self.pipeline._flush_side_tables()
                 with contextlib.suppress(TimeoutError):
