@@ -5,15 +5,15 @@ By default it starts the real server (``python -m plantguard.cli.main run``) on 
 with a fresh SQLite database under a temporary ``PLANTGUARD_VAR_DIR`` (so the demo plant is
 seeded), signs in once for a console session (cookie) and once for an API bearer token, then
 for every target runs a warm-up and ``--requests`` GETs from ``--concurrency`` clients
-(asyncio tasks sharing one pooled ``httpx.AsyncClient`` per kind of credential, or with
-``--client raw`` a minimal HTTP/1.1 keep-alive connection each), with a per-target time cap.
+(asyncio tasks, each on a minimal HTTP/1.1 keep-alive connection by default, or with
+``--client httpx`` sharing one pooled ``httpx.AsyncClient`` per kind of credential), with a per-target time cap.
 Every response must be 200. It prints a table and writes JSON to
 ``bench/results/web-<timestamp>.json`` and ``bench/results/web-latest.json``.
 
     .venv/bin/python bench/web.py                                   # SQLite, 50 clients
     .venv/bin/python bench/web.py --database-url \\
         postgresql://postgres@127.0.0.1:5432/plantguard_bench --create-db   # PostgreSQL
-    .venv/bin/python bench/web.py --client raw                      # a cheaper load generator
+    .venv/bin/python bench/web.py --client httpx                    # httpx as the load generator (takes a core)
     .venv/bin/python bench/web.py --workers 2                       # PLANTGUARD_WORKERS for the server
     .venv/bin/python bench/web.py --no-read-cache                   # every request computes its page
     .venv/bin/python bench/web.py --url http://127.0.0.1:8000       # a server already running
@@ -683,9 +683,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=100, help="unmeasured requests per target first (default 100)")
     p.add_argument("--time-cap", type=float, default=20.0,
                    help="seconds per target before it stops early (default 20)")
-    p.add_argument("--client", choices=("httpx", "raw"), default="httpx",
-                   help="load generator: httpx.AsyncClient (default) or a minimal raw HTTP/1.1 client\n"
-                        "that costs far less CPU (the server shares the machine with it)")
+    p.add_argument("--client", choices=("httpx", "raw"), default="raw",
+                   help="load generator: a minimal raw HTTP/1.1 client (default; it costs far less CPU, and\n"
+                        "the server shares the machine with it) or httpx.AsyncClient")
     p.add_argument("--url", help="bench a server already running here instead of starting one")
     p.add_argument("--server-pid", type=int, help="with --url: the server's process id, to report its CPU use")
     p.add_argument("--database-url", help="PLANTGUARD_DATABASE_URL for the started server (default: SQLite)")
