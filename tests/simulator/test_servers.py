@@ -38,7 +38,7 @@ from plantguard.ingest.connectors.modbus.connector import ModbusConnector
 from plantguard.ingest.connectors.mqtt.connector import MqttConnector
 from plantguard.ingest.connectors.opcua.connector import OpcUaConnector
 from plantguard.ingest.models import Device
-from plantguard.ingest.reading import Reading
+from plantguard.ingest.reading import Quality, Reading, ReadingBatch, from_us
 from plantguard.simulator.control import Command, ControlDir, ControlError, NotRunning
 from plantguard.simulator.deviceconfig import device_config, device_config_yaml
 from plantguard.simulator.plant import Station, load_demo_plant
@@ -345,7 +345,10 @@ def test_the_mqtt_device_config_makes_plantguard_ingest_the_telemetry(sqlite_db:
     received: list[Reading] = []
 
     async def emit(batch: Any) -> None:
-        received.extend(batch)
+        if isinstance(batch, ReadingBatch):  # the connector's columnar fast path
+            received.extend(Reading(p, from_us(t), v, Quality(q)) for p, t, v, q in batch.rows())
+        else:
+            received.extend(batch)
 
     def of_tick(t: float) -> dict[int, float | None]:
         return {r.point_id: r.value for r in list(received) if abs(r.ts.timestamp() - t) < 0.001}
