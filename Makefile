@@ -23,7 +23,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy src/plantguard
 
 unit: $(STAMP)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2   # two worker processes: the suite waits on servers and browsers as much as on CPU
 
 test: lint typecheck unit
 
