@@ -66,6 +66,7 @@ class ModbusFace:
         self._coils: dict[int, list[int]] = {}
         self._offline: set[int] = set()
         self._stalled: set[asyncio.Future[None]] = set()
+        self._primed = False  # no plant image yet: answer nothing rather than zeros
 
     def _device(self, station: Station) -> Any:
         from functools import partial
@@ -91,7 +92,11 @@ class ModbusFace:
     async def _action(self, unit_id: int, function_code: int, start_address: int, address: int, count: int,
                       registers: list[int], set_values: Any) -> None:
         """Called by pymodbus before it answers a request: copy the latest image in, or, for a
-        silent station, never return (the client times out)."""
+        silent station, never return (the client times out). Until the first image is in (the
+        OPC UA face may still be starting), requests wait: a PLC that reads 0.0 MPa for a press
+        would be a false low-pressure alarm."""
+        while not self._primed:
+            await asyncio.sleep(0.01)
         if unit_id in self._offline:
             stall: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._stalled.add(stall)
@@ -131,6 +136,7 @@ class ModbusFace:
                     if snap.values[p.code] >= 0.5:
                         words[i // 16] |= 1 << (i % 16)
         self.set_offline(snap.offline)
+        self._primed = True
 
     def set_offline(self, areas: frozenset[str]) -> None:
         """Silence (or revive) stations at once, without waiting for the next tick."""
@@ -166,6 +172,7 @@ class OpcUaFace:
         from asyncua import ua
         from asyncua.server.server import Server
         from asyncua.ua.attribute_ids import AttributeIds
+        from asyncua.ua.status_codes import StatusCodes
 
         server = Server()
         await server.init()
@@ -188,6 +195,10 @@ class OpcUaFace:
                     initial: Any = False if p.is_bool else 0.0
                     var = await folder.add_variable(_nid(ns, p.code), ua.QualifiedName(p.code, ns), initial,
                                                     varianttype=vtype)
+                    # Until the first tick there is no value: say so, rather than a "good" zero.
+                    await var.write_attribute(AttributeIds.Value, ua.DataValue(
+                        ua.Variant(initial, vtype),
+                        StatusCode=ua.StatusCode(ua.UInt32(StatusCodes.BadWaitingForInitialData))))
                     await var.write_attribute(
                         AttributeIds.Description,
                         ua.DataValue(ua.Variant(ua.LocalizedText(f"{p.name} ({p.unit})" if p.unit else p.name))),
