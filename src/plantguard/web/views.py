@@ -194,6 +194,17 @@ def mount(app: FastAPI) -> None:
                 lambda: dashboard.collect(session, page.actor, today))
         return render(request, "dashboard.html", **page.ctx(d=data, nav="dashboard"))
 
+    @app.get("/dashboard/sensing", include_in_schema=False, response_class=HTMLResponse)
+    def dashboard_sensing(request: Request) -> Response:
+        from plantguard.web.sensing_panel import sensing_summary
+
+        page = Page(request)
+        with _db(request) as session:
+            summary = sensing_summary(session, page.actor)
+        resp = render(request, "_dashboard_sensing.html", **page.ctx(s=summary))
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
     # -- audit -------------------------------------------------------------------------------
 
     @app.get("/audit", include_in_schema=False, response_class=HTMLResponse)
