@@ -47,7 +47,7 @@ def test_sign_in_sets_a_safe_cookie_and_shows_chinese_dashboard(web: Env) -> Non
     assert '<html lang="zh-CN">' in page.text
     assert "仪表盘" in page.text and "设备台账" in page.text and "退出登录" in page.text
     # Empty panels explain what will appear; counts come from the database.
-    assert "接入传感器后" in page.text
+    assert "预警检测器产生的告警" in page.text
     assert '<span class="kpi-value">1</span><span class="kpi-label">设备</span>' in page.text
 
 
