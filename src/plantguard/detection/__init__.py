@@ -1,0 +1,1 @@
+"""Early warning: streaming detectors, alarm filters, evaluation against public benchmarks."""
