@@ -11,6 +11,8 @@ from typing import Annotated, Any
 import typer
 
 from plantguard.core.settings import Settings, get_settings
+from plantguard.detection.cli import detect
+from plantguard.detection.evaluation.cli import eval_app
 from plantguard.ingest.cli import devices_app, ingest_app
 from plantguard.simulator.cli import simulate_app
 from plantguard.timeseries.cli import timeseries_app
@@ -28,6 +30,8 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(timeseries_app, name="timeseries")
 app.add_typer(simulate_app, name="simulate")
+app.add_typer(eval_app, name="eval")
+app.command("detect")(detect)
 
 
 def _settings() -> Settings:

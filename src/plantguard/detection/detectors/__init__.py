@@ -1,0 +1,1 @@
+"""The built-in detectors, registered in pyproject under the ``plantguard.detectors`` entry points."""

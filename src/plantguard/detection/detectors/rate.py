@@ -1,0 +1,70 @@
+"""Rate of change: how fast a signal moves between consecutive samples.
+
+A pressure that climbs faster than the process can explain is often the first sign of trouble,
+well before it crosses a limit. Score: ``squash(rate, max_rate)``, so 0.5 at ``max_rate``.
+Rates are per unit of ``t`` (seconds), or per sample when no time is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from plantguard.detection.base import Detector, SignalParams, feature, squash
+
+
+class RateParams(SignalParams):
+    max_rate: float = Field(gt=0, description="Rate (units per second, or per sample) that scores 0.5.")
+    direction: Literal["both", "up", "down"] = "both"
+
+
+class RateOfChange(Detector[RateParams]):
+    name = "rate"
+    params_model = RateParams
+    example: ClassVar[dict[str, Any]] = {"signal": "value", "max_rate": 1.5, "max_gap_s": 50.0}
+
+    def inputs(self) -> tuple[str, ...]:
+        return (self.params.signal,)
+
+    def _reset_state(self) -> None:
+        self._prev_v: float | None = None
+        self._prev_t: float | None = None
+        self._step = 0  # sample index, the clock when no t is given
+
+    def _on_gap(self) -> None:
+        self._prev_v = None
+        self._prev_t = None
+
+    def _clock(self, t: float | None) -> float:
+        return t if t is not None else float(self._step)
+
+    def rate(self, x: Mapping[str, float], t: float | None = None) -> float | None:
+        """The signed rate from the previous usable sample to ``x``; None when there is none."""
+        v = feature(x, self.params.signal)
+        if v is None or self._prev_v is None or self._prev_t is None:
+            return None
+        dt = self._clock(t) - self._prev_t
+        if dt <= 0:
+            return None
+        return (v - self._prev_v) / dt
+
+    def _score(self, x: Mapping[str, float], t: float | None) -> float:
+        r = self.rate(x, t)
+        if r is None:
+            return 0.0
+        d = self.params.direction
+        s = abs(r) if d == "both" else (r if d == "up" else -r)
+        return squash(s, self.params.max_rate)
+
+    def _learn(self, x: Mapping[str, float], t: float | None, update_model: bool) -> None:
+        # No baseline to protect: the previous value is where the next rate starts from.
+        v = feature(x, self.params.signal)
+        if v is not None:
+            self._prev_v = v
+            self._prev_t = self._clock(t)
+        self._step += 1
+
+    def state_size(self) -> int:
+        return 3

@@ -1,0 +1,1 @@
+"""Evaluation of detectors against public benchmarks under their official protocols."""
