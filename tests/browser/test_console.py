@@ -206,6 +206,10 @@ class Problems:
             return
         if self.offline and req.failure == "net::ERR_INTERNET_DISCONNECTED":
             return
+        if req.failure == "net::ERR_ABORTED" and req.resource_type in ("image", "manifest", "other"):
+            # Chromium abandons an icon or manifest fetch when the page navigates on (a click
+            # before the load finished): the browser cancelled it, the server did not fail.
+            return
         self.seen.append(f"request failed: {req.method} {req.url}: {req.failure}")
 
     def on_response(self, resp: Any) -> None:
