@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -31,7 +30,7 @@ from sqlalchemy import Engine, insert, select
 from plantguard.ingest.buffer import DurableBuffer
 from plantguard.ingest.connector import DeviceSpec
 from plantguard.ingest.models import DeviceStatus, QuarantinedInput
-from plantguard.ingest.reading import Quality, Reading, ReadingBatch, now_us, to_us
+from plantguard.ingest.reading import Reading, ReadingBatch, to_us
 from plantguard.timeseries.store import write_batch
 
 log = logging.getLogger("plantguard.ingest")
@@ -247,61 +246,28 @@ class Pipeline:
         return got
 
     def check(self, spec: DeviceSpec[Any, Any], readings: Sequence[Reading]) -> ReadingBatch:
-        """The readings that pass, as a batch; the others are quarantined with a reason."""
-        ranges = self._ranges_for(spec)
-        lim = self.limits
-        now = now_us()
-        earliest = now - int(lim.max_past_s * 1e6)
-        latest = now + int(lim.max_future_s * 1e6)
+        """The readings that pass, as a batch; the others are quarantined with a reason.
+
+        The readings become columns first and go through the one set of checks
+        (``ingest/fastcheck.py``) that columnar connectors use too; only a value that is not a
+        number at all is caught here, since a column can only hold numbers."""
+        from plantguard.ingest.fastcheck import check_batch
+
+        return check_batch(self, spec, self._columns(spec, readings))
+
+    def _columns(self, spec: DeviceSpec[Any, Any], readings: Sequence[Reading]) -> ReadingBatch:
         batch = ReadingBatch(spec.enterprise_id)
-        codes: dict[int, str] | None = None
         for r in readings:
-            rng = ranges.get(r.point_id)
-            if rng is None:
-                self.reject(spec, UNKNOWN_POINT, f"point id {r.point_id} is not a point of this enterprise")
-                continue
-            ts = to_us(r.ts)
-            if ts < earliest or ts > latest:
-                codes = codes or {pid: c for c, (pid, _, _) in spec.known_points.items()}
-                self.reject(spec, CLOCK_SKEW, f"timestamp {r.ts.isoformat()} is {(ts - now) / 1e6:+.0f} s from now",
-                            point_code=codes.get(r.point_id, ""))
-                continue
             v = r.value
-            if v is not None:
-                if not isinstance(v, (int, float)):
-                    self.reject(spec, WRONG_TYPE, f"value {v!r} is not a number")
-                    continue
-                v = float(v)
-                if not math.isfinite(v):
-                    codes = codes or {pid: c for c, (pid, _, _) in spec.known_points.items()}
-                    self.reject(spec, WRONG_TYPE, f"value {v!r} is not a finite number",
-                                point_code=codes.get(r.point_id, ""))
-                    continue
-                lo, hi = rng
-                if lo is not None and hi is not None and r.quality != Quality.BAD:
-                    margin = (hi - lo) * lim.range_margin
-                    if v < lo - margin or v > hi + margin:
-                        codes = codes or {pid: c for c, (pid, _, _) in spec.known_points.items()}
-                        self.reject(spec, OUT_OF_RANGE, f"{v:g} outside the range [{lo:g}, {hi:g}]",
-                                    point_code=codes.get(r.point_id, ""))
-                        continue
-            batch.append(r.point_id, ts, v, int(r.quality))
+            if v is not None and not isinstance(v, (int, float)):
+                self.reject(spec, WRONG_TYPE, f"value {v!r} is not a number")
+                continue
+            batch.append(r.point_id, to_us(r.ts), v, int(r.quality))
         return batch
 
     def submit(self, spec: DeviceSpec[Any, Any], readings: Sequence[Reading]) -> int:
         """Check and durably buffer; returns how many readings were accepted."""
-        batch = self.check(spec, readings)
-        n = len(batch)
-        if n:
-            dropped = self.buffer.put(batch)
-            if dropped:
-                log.warning("ingest buffer full: dropped the %d oldest readings", dropped)
-            self._wake.set()
-            c = self.board.get(spec.device_id, spec.enterprise_id)
-            c.readings += n
-            c.last_seen = datetime.now(UTC)
-            c.dirty = True
-        return n
+        return self.submit_batch(spec, self._columns(spec, readings))
 
     def backlog(self) -> int:
         """Readings waiting in the buffer (re-read at most every 0.2 s)."""
