@@ -37,15 +37,15 @@ from plantguard.ingest.reading import Quality, ReadingBatch, from_us, now_us
 _BAD = int(Quality.BAD)
 _INF = math.inf
 Bounds = dict[int, tuple[float, float]]
-_bounds_cache: dict[tuple[int, str, float], Bounds] = {}
 
 
 def bounds_for(pipe: Pipeline, spec: DeviceSpec[Any, Any]) -> Bounds:
     """Point id -> (lowest, highest) accepted value, the margin included; ±inf where the point
-    has no complete range. Cached per device configuration, like the pipeline's ranges."""
+    has no complete range. Cached per device configuration on the pipeline, like its ranges."""
     margin = pipe.limits.range_margin
     key = (spec.device_id, spec.version, margin)
-    got = _bounds_cache.get(key)
+    cache = pipe.bounds_cache
+    got = cache.get(key)
     if got is None:
         got = {}
         for pid, (lo, hi) in pipe._ranges_for(spec).items():
@@ -54,9 +54,9 @@ def bounds_for(pipe: Pipeline, spec: DeviceSpec[Any, Any]) -> Bounds:
                 got[pid] = (lo - m, hi + m)
             else:
                 got[pid] = (-_INF, _INF)
-        if len(_bounds_cache) > 10_000:
-            _bounds_cache.clear()
-        _bounds_cache[key] = got
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[key] = got
     return got
 
 

@@ -217,6 +217,8 @@ class Pipeline:
         self.forwarded = 0
         self._wake = asyncio.Event()
         self._ranges: dict[tuple[int, str], dict[int, tuple[float | None, float | None]]] = {}
+        # Accepted bounds per device configuration (ingest/fastcheck.py).
+        self.bounds_cache: dict[tuple[int, str, float], dict[int, tuple[float, float]]] = {}
 
     # -- in --------------------------------------------------------------------------------
 
