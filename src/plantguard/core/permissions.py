@@ -32,6 +32,11 @@ class Perm(StrEnum):
     WRITE_SITES = "sites.write"
     # Devices and their point maps, connectors, the simulator's faults.
     WRITE_DEVICES = "devices.write"
+    # Detection rules: which detectors watch which points and equipment, thresholds, durations.
+    WRITE_DETECTION = "detection.write"
+    # Alarm handling: acknowledge, clear, comment, silence; alarm policies (escalation, throttling).
+    HANDLE_ALARMS = "alarms.handle"
+    MANAGE_ALARM_POLICY = "alarms.policy"
     MANAGE_USERS = "users.manage"
 
 
@@ -47,14 +52,19 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.WRITE_TEAMS,
             Perm.WRITE_SITES,
             Perm.WRITE_DEVICES,
+            Perm.WRITE_DETECTION,
+            Perm.HANDLE_ALARMS,
+            Perm.MANAGE_ALARM_POLICY,
         }
     ),
     # A team leader keeps the equipment ledger of the line current (status, points) and
     # the roster of teams, but does not hire people or create sites.
     Role.TEAM_LEADER: frozenset(
-        {Perm.READ, Perm.READ_AUDIT, Perm.WRITE_EQUIPMENT, Perm.WRITE_POINTS, Perm.WRITE_TEAMS}
+        {Perm.READ, Perm.READ_AUDIT, Perm.WRITE_EQUIPMENT, Perm.WRITE_POINTS, Perm.WRITE_TEAMS,
+         Perm.HANDLE_ALARMS}
     ),
-    Role.WORKER: frozenset({Perm.READ}),
+    # A worker on the line acknowledges the alarm in front of them.
+    Role.WORKER: frozenset({Perm.READ, Perm.HANDLE_ALARMS}),
     Role.CONTRACTOR: frozenset({Perm.READ}),
     Role.AUDITOR: frozenset({Perm.READ, Perm.READ_AUDIT}),
 }
