@@ -19,7 +19,8 @@ WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Sign-in and sign-out act on the caller's own session, not on enterprise data.
 # Open to callers without a user session: sign-in, and devices pushing readings with their own
 # device token (tests/ingest/test_http_ingest.py covers that token's scope).
-OPEN_WRITES = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/auth/revoke"), ("POST", "/api/v1/ingest")}
+OPEN_WRITES = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/auth/revoke"), ("POST", "/api/v1/ingest"),
+               ("POST", "/api/v1/alarm-signals")}
 
 # The policy, spelled out: which roles may use each permission. Changing the policy means
 # changing this table on purpose.
@@ -31,6 +32,9 @@ EXPECTED = {
     "sites.write": {"admin", "safety_manager"},
     "users.manage": {"admin"},
     "devices.write": {"admin", "safety_manager"},
+    "alarms.handle": {"admin", "safety_manager", "team_leader", "worker"},
+    "alarms.policy": {"admin", "safety_manager"},
+    "detection.write": {"admin", "safety_manager"},
 }
 
 

@@ -75,6 +75,38 @@ def test_score_many_equals_score_one_loop(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("max_gap_s", [None, 3.0])
+@pytest.mark.parametrize("learn", [True, False])
+def test_score_many_equals_loop_with_holes_and_gaps(name: str, max_gap_s: float | None, learn: bool) -> None:
+    """The same with infinite values, a stretch with nothing usable, gaps past ``max_gap_s``, a
+    clock that steps back, readings without a usable time, and without learning."""
+    params = {**make(name).params.model_dump(), "max_gap_s": max_gap_s}
+    X = signal(make(name), 700, seed=12)
+    rng = np.random.default_rng(13)
+    X[rng.random(X.shape) < 0.08] = np.nan
+    X[rng.random(X.shape) < 0.01] = np.inf
+    X[200:215] = np.nan
+    t = np.cumsum(rng.exponential(1.0, len(X)))
+    t[rng.random(len(X)) < 0.02] += 30.0
+    t[450:] -= 25.0
+    t[rng.random(len(X)) < 0.02] = np.nan
+    det = registry.get(name, **params)
+    det.learn_many(X[:100], t[:100])
+    batch = np.r_[det.score_many(X[100:400], t[100:400], learn=learn), det.score_many(X[400:], t[400:], learn=learn)]
+    det = registry.get(name, **params)
+    cols = det.inputs()
+    for i, row in enumerate(X[:100]):
+        det.learn_one(dict(zip(cols, map(float, row), strict=True)), float(t[i]))
+    loop = []
+    for i in range(100, len(X)):
+        x = dict(zip(cols, map(float, X[i]), strict=True))
+        loop.append(det.score_one(x, float(t[i])))
+        if learn:
+            det.learn_one(x, float(t[i]))
+    np.testing.assert_allclose(batch, np.array(loop), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_score_one_does_not_change_the_detector(name: str) -> None:
     det = make(name)
     X = signal(det, 300, seed=2)

@@ -36,6 +36,8 @@ log = logging.getLogger("plantguard")
 def api_router() -> APIRouter:
     from plantguard.assets.api import router as assets
     from plantguard.audit.api import router as audit
+    from plantguard.detection.alarms.api import router as alarms
+    from plantguard.detection.rules.api import router as detection_rules
     from plantguard.ingest.api import router as devices
     from plantguard.ingest.connectors.opcua.discovery_api import router as opcua_discovery
     from plantguard.ingest.http_api import router as ingest
@@ -47,7 +49,7 @@ def api_router() -> APIRouter:
 
     api = APIRouter(prefix="/api/v1")
     for r in (auth_router, users_router, assets, tenancy, audit, devices, ingest, ingest_rules, opcua_discovery,
-              timeseries, alignment):
+              timeseries, alignment, alarms, detection_rules):
         api.include_router(r)
     return api
 
@@ -96,6 +98,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             rt.tasks.append(asyncio.create_task(
                 relay_when_leader(rt.relay, lock, stop, settings.relay_interval_s)))
             rt.tasks.append(asyncio.create_task(_prune_outbox(rt, stop)))
+            from plantguard.detection.alarms.intake import AlarmIntake
+            from plantguard.detection.alarms.ticker import tick_interval, tick_when_leader
+
+            if tick_interval() > 0:  # alarm timers and the no-data watchdog, in one process
+                rt.tasks.append(asyncio.create_task(tick_when_leader(
+                    AlarmIntake(rt.factory), lock_for(rt.engine, settings.var_dir, "alarms"), stop, tick_interval())))
         if settings.ingest:
             from plantguard.ingest.service import IngestService
 
@@ -162,4 +170,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     mount_opcua_discovery(app)
     mount_timeseries(app)
     mount_alignment(app)
+    from plantguard.detection.alarms.views import mount as mount_alarms
+
+    mount_alarms(app)
+    from plantguard.detection.rules.views import mount as mount_detection_rules
+
+    mount_detection_rules(app)
     return app

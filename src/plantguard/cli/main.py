@@ -13,6 +13,7 @@ import typer
 from plantguard.core.settings import Settings, get_settings
 from plantguard.detection.cli import detect
 from plantguard.detection.evaluation.cli import eval_app
+from plantguard.edge.cli import edge
 from plantguard.ingest.cli import devices_app, ingest_app
 from plantguard.simulator.cli import simulate_app
 from plantguard.timeseries.cli import timeseries_app
@@ -32,6 +33,7 @@ app.add_typer(timeseries_app, name="timeseries")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(eval_app, name="eval")
 app.command("detect")(detect)
+app.command("edge")(edge)
 
 
 def _settings() -> Settings:
@@ -202,6 +204,11 @@ def _start_simulator(rt: Any) -> subprocess.Popen[bytes] | None:
             typer.echo(f"simulator devices not imported: {exc.errors[:3]}", err=True)
             return None
         session.commit()
+        from plantguard.detection.rules.demo import seed_demo_rules
+
+        rules = seed_demo_rules(session, actor, load_demo_plant())  # idempotent by name
+        session.commit()
+        typer.echo(f"detection rules: {len(rules.created)} created, {len(rules.existing)} existing")
     typer.echo(f"simulator devices: {len(summary.created)} created, {len(summary.updated)} updated, "
                f"{len(summary.unchanged)} unchanged")
     _demo_history(rt, actor.enterprise_id)

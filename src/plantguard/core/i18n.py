@@ -105,6 +105,12 @@ FIELD_LABELS: dict[str, str] = {
     "timeout_s": N_("Time limit (s)"), "existing": N_("Existing point"),
     "from": N_("From"), "to": N_("To"), "agg": N_("Aggregation"), "at": N_("Time"), "confidence": N_("Confidence"),
     "unit_id": N_("Unit id"), "scale": N_("Scale"),
+    # detection rules and alarms
+    "condition": N_("Condition"), "overrides": N_("Per-point overrides"), "detector": N_("Detector"),
+    "params": N_("Parameters"), "threshold": N_("Threshold"), "off_threshold": N_("Clear threshold"),
+    "duration_s": N_("Duration (s)"), "clear_duration_s": N_("Clear duration (s)"), "severity": N_("Severity"),
+    "any": N_("Any of"), "all": N_("All of"), "point_id": N_("Point"), "rule_id": N_("Rule"),
+    "signals": N_("Signals"), "source": N_("Source"), "reason": N_("Reason"), "until": N_("Until"),
 }
 
 

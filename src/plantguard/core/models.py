@@ -6,6 +6,8 @@ from __future__ import annotations
 def import_all() -> None:
     import plantguard.assets.models
     import plantguard.audit.models
+    import plantguard.detection.alarms.models
+    import plantguard.detection.rules.models
     import plantguard.events.models
     import plantguard.ingest.models
     import plantguard.tenancy.models

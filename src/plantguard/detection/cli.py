@@ -2,10 +2,13 @@
 
 One detector per numeric column (cloned from the one named), each behind a threshold filter;
 a row's score is the highest of its columns' scores and it alarms when any column's filter
-does. Streaming: each row is scored from the rows before it, then learned (anomalous rows are
-kept from the model). ``--train-rows N`` learns the first N rows as normal data, with no
-protection; their output rows are still written, scored as they were met. The file is read in
-bounded chunks and the output written as it goes, so memory does not grow with its length.
+does. A multi-signal detector (its parameters have ``signals``, e.g. ``multivariate``) is
+built once over all numeric columns and decides with its own alarm filter unless
+``--threshold``/``--duration`` are given. Streaming: each row is scored from the rows before
+it, then learned (anomalous rows are kept from the model). ``--train-rows N`` learns the first
+N rows as normal data, with no protection (a model that fits on a block fits on them there);
+their output rows are still written, scored as they were met. The file is read in bounded
+chunks and the output written as it goes, so memory does not grow with its length.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ def detect(
     detector: Annotated[str, typer.Option(help="A registered detector (see: plantguard detect --list)")] =
         DEFAULT_DETECTOR,
     threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Alarm at this score or above")] = 0.5,
-    duration: Annotated[int, typer.Option(min=1, help="Consecutive rows at or above the threshold")] = 1,
+    duration: Annotated[int | None, typer.Option(
+        min=1, help="Consecutive rows at or above the threshold [default: the detector's own, else 1]")] = None,
 ) -> None:
     """Score every row of a CSV time series; write timestamp,anomaly_score,alarm for each."""
     from plantguard.detection import registry
@@ -47,15 +51,27 @@ def detect(
     if not 0.0 < threshold <= 1.0:
         _fail("--threshold: must be above 0 and at most 1")
     filters: list[ThresholdFilter] = []
-    for name in layout.feature_names:
+    names = layout.feature_names
+    cls = registry.available().get(detector)
+    if cls is None:
+        _fail(f"--detector: unknown detector {detector!r}; known: {', '.join(sorted(registry.available()))}")
+        return
+    if "signals" in cls.params_model.model_fields:  # a multi-signal model: one detector over every column
+        try:
+            det = registry.get(detector, signals=list(names))
+        except ValueError as exc:
+            _fail(f"--detector {detector}: {_first_line(exc)}")
+        own = getattr(det, "alarm_filter", None)
+        if callable(own) and threshold == 0.5 and duration is None:
+            filters.append(own())  # the detector's own decision (hysteresis, confirmation)
+        else:
+            filters.append(ThresholdFilter(det, threshold, duration=duration or 1))
+    for name in names if not filters else ():
         try:
             det = registry.get(detector, signal=name)
-        except registry.UnknownDetector:
-            _fail(f"--detector: unknown detector {detector!r}; known: {', '.join(sorted(registry.available()))}")
         except ValueError as exc:  # pydantic: parameters the detector needs and did not get
             _fail(f"--detector {detector}: {_first_line(exc)}")
-        filters.append(ThresholdFilter(det, threshold, duration=duration))
-    names = layout.feature_names
+        filters.append(ThresholdFilter(det, threshold, duration=duration or 1))
     rows_done = 0
     try:
         with output.open("w", encoding="utf-8", newline="") as out:
@@ -65,6 +81,8 @@ def detect(
                 for i in range(len(chunk.t)):
                     x: dict[str, float] = {n: float(v) for n, v in zip(names, chunk.x[i], strict=True)}
                     t = float(chunk.t[i])
+                    if rows_done == train_rows and train_rows:
+                        _end_training(filters)
                     score, alarm = _step(filters, x, t, training=rows_done < train_rows)
                     w.writerow([chunk.raw_time[i], f"{score:.6f}", 1 if alarm else 0])
                     rows_done += 1
@@ -90,6 +108,15 @@ def _step(filters: list[Any], x: dict[str, float], t: float, *, training: bool) 
             score = max(score, min(1.0, max(0.0, s)))
         alarm = alarm or a
     return score, alarm
+
+
+def _end_training(filters: list[Any]) -> None:
+    """Models that fit on a block of rows (``fit_now``) fit on the training rows now, rather
+    than waiting for their own warm-up length."""
+    for f in filters:
+        fit_now = getattr(f.detector, "fit_now", None)
+        if callable(fit_now):
+            fit_now()
 
 
 def _first_line(exc: Exception) -> str:

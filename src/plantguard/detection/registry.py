@@ -18,13 +18,16 @@ from typing import Any
 
 from plantguard.detection.base import Detector
 from plantguard.detection.detectors.drift import PageHinkley
+from plantguard.detection.detectors.multivariate import Multivariate
 from plantguard.detection.detectors.rate import RateOfChange
 from plantguard.detection.detectors.robust import Ewma, RobustZ
 from plantguard.detection.detectors.threshold import Threshold
 from plantguard.detection.detectors.trend import Trend
 
 ENTRY_POINT_GROUP = "plantguard.detectors"
-BUILTINS: tuple[type[Detector[Any]], ...] = (Threshold, RateOfChange, RobustZ, Ewma, PageHinkley, Trend)
+BUILTINS: tuple[type[Detector[Any]], ...] = (
+    Threshold, RateOfChange, RobustZ, Ewma, PageHinkley, Trend, Multivariate,
+)
 log = logging.getLogger(__name__)
 
 

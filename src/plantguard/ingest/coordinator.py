@@ -21,14 +21,9 @@ import random
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
-from plantguard.core.errors import ValidationFailed
 from plantguard.ingest import manifest as manifests
-from plantguard.ingest.config import build_spec
 from plantguard.ingest.connector import (
     Connector,
     ConnectorError,
@@ -38,9 +33,14 @@ from plantguard.ingest.connector import (
     PushConnector,
     Rejects,
 )
-from plantguard.ingest.models import Device
-from plantguard.ingest.pipeline import Pipeline
 from plantguard.ingest.reading import Quality, Reading, ReadingBatch
+
+if TYPE_CHECKING:
+    # Only the Coordinator reads the device table; DeviceRunner runs without a database (the
+    # edge runner, plantguard.edge, uses it with a static device list and no SQLAlchemy).
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from plantguard.ingest.pipeline import Pipeline
 
 log = logging.getLogger("plantguard.ingest")
 
@@ -171,6 +171,12 @@ class Coordinator:
         self.runners: dict[int, DeviceRunner] = {}
 
     def _load(self) -> tuple[dict[int, DeviceSpec[Any, Any]], dict[int, str]]:
+        from sqlalchemy import select
+
+        from plantguard.core.errors import ValidationFailed
+        from plantguard.ingest.config import build_spec
+        from plantguard.ingest.models import Device
+
         specs: dict[int, DeviceSpec[Any, Any]] = {}
         errors: dict[int, str] = {}
         known = manifests.manifests()

@@ -20,18 +20,19 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
-
-from sqlalchemy import Engine, insert, select
+from typing import TYPE_CHECKING, Any, Protocol
 
 from plantguard.ingest.buffer import DurableBuffer
 from plantguard.ingest.connector import DeviceSpec
-from plantguard.ingest.models import DeviceStatus, QuarantinedInput
 from plantguard.ingest.reading import Reading, ReadingBatch, to_us
-from plantguard.timeseries.store import write_batch
+
+if TYPE_CHECKING:
+    # The database parts are imported where they are used, so that the checks and the buffer
+    # run without SQLAlchemy on an edge box (plantguard.edge).
+    from sqlalchemy import Engine
 
 log = logging.getLogger("plantguard.ingest")
 
@@ -91,10 +92,10 @@ class StatusBoard:
         c.state_dirty = c.dirty = True
 
     def flush(self, engine: Engine) -> None:
-        from sqlalchemy import update
+        from sqlalchemy import insert, select, update
         from sqlalchemy.orm import Session
 
-        from plantguard.ingest.models import Device
+        from plantguard.ingest.models import Device, DeviceStatus
 
         dirty = [(k, v) for k, v in self.devices.items() if v.dirty]
         if not dirty:
@@ -165,6 +166,10 @@ class QuarantineLog:
         self.pending.append(item)
 
     def flush(self, engine: Engine) -> int:
+        from sqlalchemy import insert
+
+        from plantguard.ingest.models import QuarantinedInput
+
         items = list(self.pending)
         if not items:
             return 0
@@ -189,14 +194,20 @@ class StoreForwarder:
         self.engine = engine
 
     async def forward(self, batch: ReadingBatch) -> None:
+        from plantguard.timeseries.store import write_batch
+
         await asyncio.to_thread(write_batch, self.engine, batch)
 
 
 class Pipeline:
     def __init__(self, engine: Engine, buffer: DurableBuffer, forwarder: Forwarder | None = None,
                  limits: Limits | None = None, board: StatusBoard | None = None,
-                 max_forward_readings: int = 50_000, linger_s: float = 0.1) -> None:
+                 max_forward_readings: int = 50_000, linger_s: float = 0.1,
+                 on_forwarded: Callable[[ReadingBatch], None] | None = None) -> None:
         self.engine = engine
+        # Told of every batch after the store (or the bus) took it: the detection stage. It must
+        # be cheap (it queues); an error in it is logged and never costs a reading.
+        self.on_forwarded = on_forwarded
         self.buffer = buffer
         self.forwarder = forwarder or StoreForwarder(engine)
         self.limits = limits or Limits()
@@ -310,6 +321,7 @@ class Pipeline:
                 await self.forwarder.forward(merged)
                 self.buffer.ack(last_seq)
                 done += len(merged)
+                self._forwarded(merged)
                 merged = None
             if merged is None:
                 merged = b
@@ -320,8 +332,17 @@ class Pipeline:
             await self.forwarder.forward(merged)
             self.buffer.ack(last_seq)
             done += len(merged)
+            self._forwarded(merged)
         self.forwarded += done
         return done
+
+    def _forwarded(self, batch: ReadingBatch) -> None:
+        if self.on_forwarded is None:
+            return
+        try:
+            self.on_forwarded(batch)
+        except Exception:  # detection must never lose or hold up readings
+            log.exception("ingest: the on_forwarded hook failed; readings are stored regardless")
 
     async def run(self, stop: asyncio.Event) -> None:
         """Forward until ``stop``; then one last attempt to drain. Also flushes the quarantine

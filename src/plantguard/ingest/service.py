@@ -20,6 +20,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from plantguard.core.settings import Settings
+from plantguard.detection.rules.stage import DetectionStage
+from plantguard.detection.signals import AlarmSink
 from plantguard.events.leader import LeaderLock, lock_for
 from plantguard.ingest.buffer import DurableBuffer
 from plantguard.ingest.coordinator import Coordinator
@@ -45,13 +47,21 @@ def default_forwarder(settings: Settings, engine: Engine) -> Forwarder:
 class IngestService:
     def __init__(self, settings: Settings, engine: Engine, factory: sessionmaker[Session],
                  forwarder: Forwarder | None = None, lock: LeaderLock | None = None,
-                 reload_s: float = 5.0) -> None:
+                 reload_s: float = 5.0, sink: AlarmSink | None = None, detection: bool = True) -> None:
         self.settings = settings
         self.engine = engine
         self.buffer = DurableBuffer(buffer_path(settings), settings.ingest_buffer_max)
         limits = Limits(settings.ingest_range_margin, settings.ingest_max_future_s, settings.ingest_max_past_s)
         self.forwarder = forwarder or default_forwarder(settings, engine)
-        self.pipeline = Pipeline(engine, self.buffer, self.forwarder, limits)
+        # Detection runs where batches are forwarded: in the ingest leader, on what it stored (or
+        # published to JetStream). Signals go to ``sink``, by default the alarm lifecycle.
+        if sink is None and detection:
+            from plantguard.detection.alarms.intake import AlarmIntake
+
+            sink = AlarmIntake(factory)
+        self.detection: DetectionStage | None = DetectionStage(engine, sink) if detection else None
+        self.pipeline = Pipeline(engine, self.buffer, self.forwarder, limits,
+                                 on_forwarded=self.detection.on_forwarded if self.detection else None)
         self.coordinator = Coordinator(factory, self.pipeline, reload_s=reload_s)
         self.lock = lock or lock_for(engine, settings.var_dir, "ingest")
         self.leader = False
@@ -78,8 +88,9 @@ class IngestService:
                     self.leader = False
                 if self.leader:
                     log.info("this process runs the connectors and forwards readings")
+                    detection = [self.detection.run(stop)] if self.detection is not None else []
                     await asyncio.gather(self.pipeline.run(stop), self.coordinator.run(stop),
-                                         *self._store_workers(stop))
+                                         *self._store_workers(stop), *detection)
                     return
                 await self.pipeline._flush_side_tables()
                 with contextlib.suppress(TimeoutError):

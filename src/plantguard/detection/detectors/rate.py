@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 from pydantic import Field
 
-from plantguard.detection.base import Detector, SignalParams, feature, squash
+from plantguard.detection.base import Detector, FloatArray, SignalParams, feature, last_index, squash, squash_array
 
 
 class RateParams(SignalParams):
@@ -68,3 +69,45 @@ class RateOfChange(Detector[RateParams]):
 
     def state_size(self) -> int:
         return 3
+
+    def _score_learn_columns(self, cols: FloatArray, t: FloatArray | None, learn: bool) -> FloatArray | None:
+        """Vectorised: each row's previous sample is the last usable row before it, unless a gap
+        came in between (a forward fill of indices), so every rate is one array expression."""
+        n = len(cols)
+        v = cols[:, 0]
+        gap = self._gap_rows(n, t, learn)
+        steps = np.arange(n, dtype=np.float64) if learn else np.zeros(n)  # the index moves only when learning
+        clock = t if t is not None else self._step + steps
+        good = np.isfinite(v)
+        has0 = self._prev_v is not None and self._prev_t is not None
+        v0 = self._prev_v if self._prev_v is not None else np.nan
+        t0 = self._prev_t if self._prev_t is not None else np.nan
+        if learn:
+            prev = np.empty(n, dtype=np.intp)  # last usable row before this one
+            prev[0] = -1
+            prev[1:] = last_index(good)[:-1]
+            last_gap = last_index(gap)
+            from_batch = (prev >= 0) & (prev >= last_gap)
+            usable = from_batch | ((last_gap < 0) & has0)
+            j = np.maximum(prev, 0)
+            pv = np.where(from_batch, v[j], v0)
+            pt = np.where(from_batch, clock[j], t0)
+        else:
+            usable = ~gap & has0
+            pv = np.full(n, v0)
+            pt = np.full(n, t0)
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            dt = clock - pt
+            ok = good & usable & ~(dt <= 0)  # a NaN dt is not "<= 0": its rate is NaN and scores 0
+            r = np.where(ok, (v - pv) / np.where(ok, dt, 1.0), 0.0)
+        d = self.params.direction
+        stat = np.abs(r) if d == "both" else (r if d == "up" else -r)
+        scores = squash_array(stat, self.params.max_rate)
+        if learn:
+            last_good = int(last_index(good)[-1])
+            if last_good >= 0 and last_good >= int(last_index(gap)[-1]):
+                self._prev_v, self._prev_t = float(v[last_good]), float(clock[last_good])
+            elif gap.any():
+                self._prev_v = self._prev_t = None
+            self._step += n
+        return scores

@@ -10,14 +10,13 @@ Both score ``squash(|z|, threshold)``: 0.5 at ``|z| = threshold``. During warm-u
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-import numpy.typing as npt
 from pydantic import Field, model_validator
 
-from plantguard.detection.base import Detector, FloatArray, SignalParams, feature, squash
+from plantguard.detection.base import Detector, FloatArray, SignalParams, feature, squash, squash_array
 
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
 
@@ -73,63 +72,63 @@ class RobustZ(Detector[RobustZParams]):
     def state_size(self) -> int:
         return self._n + 2
 
-    def score_many(
-        self,
-        X: npt.ArrayLike,
-        t: npt.ArrayLike | None = None,
-        columns: Sequence[str] | None = None,
-        *,
-        learn: bool = True,
-    ) -> FloatArray:
+    # -- batch path ---------------------------------------------------------------------------
+
+    def _window(self) -> FloatArray:
+        """The learned values, oldest first."""
+        if self._n < self.params.window:
+            return self._buf[: self._n]
+        return np.roll(self._buf, -self._pos)
+
+    def _store(self, new: FloatArray) -> None:
+        """Write newly learned values where ``learn_one`` one by one would have put them."""
+        w, m = self.params.window, len(new)
+        keep = min(m, w)
+        self._buf[(self._pos + np.arange(m - keep, m)) % w] = new[m - keep :]
+        self._pos = (self._pos + m) % w
+        self._n = min(self._n + m, w)
+
+    def _learn_columns(self, cols: FloatArray, t: FloatArray | None) -> bool:
+        v = cols[:, 0]
+        self._store(v[np.isfinite(v)])  # no scoring: the medians are the expensive part
+        return True
+
+    def _score_learn_columns(self, cols: FloatArray, t: FloatArray | None, learn: bool) -> FloatArray | None:
         """Vectorised: every row's window is a slice of one array of the usable values, and the
-        medians of many windows are taken at once. Equal to the streaming loop (the window's
-        contents are the same values; only the order in the ring buffer differs)."""
-        if not learn:
-            return super().score_many(X, t, columns, learn=learn)
-        arr = np.asarray(X, dtype=np.float64)
-        if arr.ndim == 1:
-            arr = arr.reshape(-1, 1)
-        names = list(columns) if columns is not None else list(self.inputs())
-        if arr.ndim != 2 or len(names) != arr.shape[1]:
-            return super().score_many(X, t, columns, learn=learn)  # let the generic path explain
-        if self.params.signal not in names:
-            return super().score_many(X, t, columns, learn=learn)
-        v = arr[:, names.index(self.params.signal)]
-        if t is not None:
-            tarr = np.asarray(t, dtype=np.float64).reshape(-1)
-            if len(tarr) != len(v):
-                raise ValueError(f"t has {len(tarr)} values for {len(v)} rows")
-            finite_t = tarr[np.isfinite(tarr)]
-            if len(finite_t):
-                self._last_t = float(finite_t[-1])  # robust z keeps nothing a gap would reset
-        w, p = self.params.window, self.params
-        old = self._buf[: self._n] if self._n < w else np.roll(self._buf, -self._pos)
+        medians of many windows are taken at once (chunks bound the rows x window scratch array).
+        The medians of the same values are the same numbers whatever their order, so the scores
+        equal the streaming loop's exactly. Robust z keeps nothing a gap would reset."""
+        p, w = self.params, self.params.window
+        v = cols[:, 0]
         ok = np.isfinite(v)
-        c = np.concatenate([old, v[ok]])  # every value learned, in order
-        k = len(old)
+        old = self._window()
         out = np.zeros(len(v), dtype=np.float64)
-        idx = np.arange(k, len(c))  # position in c of each usable row; its window is c[j-w:j]
+        if not learn:
+            if len(old) >= p.min_samples:
+                med = float(np.median(old))
+                mad = float(np.median(np.abs(old - med)))
+                z = (v[ok] - med) / max(MAD_TO_SIGMA * mad, p.floor)
+                out[ok] = squash_array(np.abs(z), p.threshold)
+            return out
+        c = np.concatenate([old, v[ok]])  # every value learned, in order
+        idx = np.arange(len(old), len(c))  # position in c of each usable row; its window is c[j-w:j]
         zs = np.zeros(len(idx), dtype=np.float64)
-        for lo in range(0, len(idx), 4096):  # chunks bound the (rows x window) scratch array
-            j = idx[lo : lo + 4096]
+        step = max(1, (1 << 18) // w)
+        for lo in range(0, len(idx), step):
+            j = idx[lo : lo + step]
             full = j >= w
             if full.any():
                 wins = np.lib.stride_tricks.sliding_window_view(c, w)[j[full] - w]
                 med = np.median(wins, axis=1)
                 mad = np.median(np.abs(wins - med[:, None]), axis=1)
-                zs[lo : lo + 4096][full] = (c[j[full]] - med) / np.maximum(MAD_TO_SIGMA * mad, p.floor)
+                zs[lo : lo + step][full] = (c[j[full]] - med) / np.maximum(MAD_TO_SIGMA * mad, p.floor)
             for m in np.flatnonzero(~full & (j >= p.min_samples)):  # windows still filling: few rows
                 base = c[: j[m]]
                 med1 = float(np.median(base))
                 mad1 = float(np.median(np.abs(base - med1)))
                 zs[lo + m] = (c[j[m]] - med1) / max(MAD_TO_SIGMA * mad1, p.floor)
-        warm = idx >= p.min_samples
-        scores = np.where(warm, 1.0 - np.power(2.0, -np.abs(zs) / p.threshold), 0.0)
-        out[ok] = np.clip(np.nan_to_num(scores, nan=0.0), 0.0, 1.0)
-        tail = c[-w:]
-        self._n = len(tail)
-        self._buf[: self._n] = tail
-        self._pos = self._n % w
+        out[ok] = np.where(idx >= p.min_samples, squash_array(np.abs(zs), p.threshold), 0.0)
+        self._store(v[ok])
         return out
 
 
@@ -178,3 +177,43 @@ class Ewma(Detector[EwmaParams]):
 
     def state_size(self) -> int:
         return 3
+
+    def _score_learn_columns(self, cols: FloatArray, t: FloatArray | None, learn: bool) -> FloatArray | None:
+        """The mean and variance recursion cannot be vectorised without changing the numbers
+        (a closed form reassociates the sums), so it runs as a tight loop over plain floats of the
+        usable values only; the z-scores and their squashing are then one array expression."""
+        p = self.params
+        v = cols[:, 0]
+        ok = np.isfinite(v)
+        vals = v[ok]
+        if not learn:
+            z = (vals - self._mean) / max(math.sqrt(self._var), p.floor)
+            out = np.zeros(len(v), dtype=np.float64)
+            if self._n >= p.min_samples:
+                out[ok] = squash_array(np.abs(z), p.threshold)
+            return out
+        m = len(vals)
+        means: list[float] = []  # the state each usable row is scored against
+        variances: list[float] = []
+        put_mean, put_var = means.append, variances.append
+        a, b = p.alpha, 1.0 - p.alpha
+        mean, var = self._mean, self._var
+        xs = vals.tolist()
+        if self._n == 0 and xs:
+            put_mean(mean)
+            put_var(var)
+            mean = xs[0]
+            xs = xs[1:]
+        for x in xs:
+            put_mean(mean)
+            put_var(var)
+            d = x - mean
+            mean += a * d
+            var = b * (var + a * d * d)
+        warm = np.arange(self._n, self._n + m) >= p.min_samples  # before the cap, for the mask
+        z = (vals - np.array(means)) / np.maximum(np.sqrt(np.array(variances)), p.floor)
+        out = np.zeros(len(v), dtype=np.float64)
+        out[ok] = np.where(warm, squash_array(np.abs(z), p.threshold), 0.0)
+        self._mean, self._var = mean, var
+        self._n = min(self._n + m, p.min_samples)
+        return out

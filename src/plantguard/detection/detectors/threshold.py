@@ -15,9 +15,19 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from plantguard.detection.base import Detector, DetectorParams, feature, squash
+from plantguard.detection.base import (
+    BoolArray,
+    Detector,
+    DetectorParams,
+    FloatArray,
+    feature,
+    last_index,
+    squash,
+    squash_array,
+)
 
 
 class Condition(BaseModel):
@@ -111,3 +121,77 @@ class Threshold(Detector[ThresholdParams]):
 
     def state_size(self) -> int:
         return len(self._active) + 1
+
+    # -- batch path ---------------------------------------------------------------------------
+
+    def _condition_states(
+        self, cols: FloatArray, gap: BoolArray, learn: bool
+    ) -> tuple[BoolArray, BoolArray, FloatArray]:
+        """Per condition (columns): state after each row, whether it took part, and its excess.
+
+        Hysteresis is a relay: past the limit it is on and back past ``limit -+ deadband`` off,
+        whatever it was; in between (or without a value) it keeps its previous state. So the state
+        is the last decisive row's verdict, forward-filled, with a gap resetting it to off.
+        """
+        n, conds, inputs = len(cols), self.params.conditions, self.inputs()
+        states = np.empty((n, len(conds)), dtype=np.bool_)
+        ok = np.empty((n, len(conds)), dtype=np.bool_)
+        excess = np.zeros((n, len(conds)), dtype=np.float64)
+        last_gap = last_index(gap)
+        for k, c in enumerate(conds):
+            v = cols[:, inputs.index(c.signal)]
+            ok[:, k] = good = np.isfinite(v)
+            with np.errstate(invalid="ignore", over="ignore"):  # the same comparisons as Condition.active
+                if c.direction == "high":
+                    if_on, if_off = v > c.limit - c.deadband, v > c.limit - 0.0
+                    excess[good, k] = (v[good] - c.limit) / c.unit()
+                else:
+                    if_on, if_off = v < c.limit + c.deadband, v < c.limit + 0.0
+                    excess[good, k] = (c.limit - v[good]) / c.unit()
+            decisive = good & (if_on == if_off)
+            start = self._active[k]
+            if learn:
+                last_dec = np.empty(n, dtype=np.intp)  # last decisive row before this one
+                last_dec[0] = -1
+                last_dec[1:] = last_index(decisive)[:-1]
+                prev = np.where(
+                    (last_dec >= 0) & (last_dec >= last_gap),
+                    if_on[np.maximum(last_dec, 0)],
+                    np.where(last_gap >= 0, False, start),
+                )
+            else:
+                prev = np.where(gap, False, start)
+            states[:, k] = np.where(decisive, if_on, prev)
+        return states, ok, excess
+
+    def _score_learn_columns(self, cols: FloatArray, t: FloatArray | None, learn: bool) -> FloatArray | None:
+        """Vectorised, and exact: the relay states are forward fills and the consecutive count is
+        a cumulative sum of "on" rows less its value at the last reset (an "off" row or a gap)."""
+        n, p = len(cols), self.params
+        gap = self._gap_rows(n, t, learn)
+        states, ok, excess = self._condition_states(cols, gap, learn)
+        any_ok = ok.any(axis=1)
+        if p.combine == "and":
+            on = (states | ~ok).all(axis=1) & any_ok
+            e = np.where(ok, excess, np.inf).min(axis=1)
+        else:
+            on = (states & ok).any(axis=1)
+            e = np.where(ok, excess, -np.inf).max(axis=1)
+        e = np.where(any_ok, e, 0.0)
+        off = any_ok & ~on
+        start = np.where(gap, 0, self._count)
+        if learn:  # consecutive "on" rows since the last "off" row or gap; rows without input are transparent
+            ones = np.cumsum(on, dtype=np.int64)
+            reset = off | gap
+            last = last_index(reset)
+            base = np.where(last >= 0, (ones - on)[np.maximum(last, 0)], -self._count)
+            count = ones - base
+        else:
+            count = np.where(on, start + 1, np.where(off, 0, start))
+        with np.errstate(over="ignore"):
+            below = 0.45 * np.power(2.0, np.minimum(e, 0.0))
+        scores = np.where(count >= p.duration, 0.5 + 0.5 * squash_array(e, 1.0), below)
+        if learn:
+            self._active = [bool(b) for b in states[-1]]
+            self._count = int(min(count[-1], p.duration))
+        return scores

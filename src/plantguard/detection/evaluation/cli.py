@@ -25,14 +25,28 @@ from plantguard.detection.evaluation.skab import (
 eval_app = typer.Typer(help="Evaluate detectors on public benchmarks.", no_args_is_help=True)
 
 
-
 @eval_app.callback()
 def _group() -> None:
     """Benchmarks, each under its official protocol (keeps ``skab`` a sub-command)."""
 
 
-DETECTORS: dict[str, Detector] = {"baseline": baseline_detector}
 ALARM_SCORE = 0.5  # plantguard.detection.base: a score of 0.5 is every detector's own nominal alarm level
+DEFAULT_DETECTOR = "multivariate"
+
+
+def multivariate_detector(train: FloatArray, x: FloatArray, t: FloatArray) -> BoolArray:
+    """The registered ``multivariate`` detector with its default parameters over the 8 sensors:
+    fitted on the training rows, then each row scored, decided by the detector's own
+    :meth:`~plantguard.detection.detectors.multivariate.Multivariate.alarm_filter` (the same
+    decision the product uses) and learned, one row at a time, so it cannot look ahead."""
+    from plantguard.detection.detectors.multivariate import Multivariate
+
+    det = Multivariate(signals=list(SENSORS))
+    det.learn_many(train)
+    return det.alarm_filter().update_many(x, t)[1]
+
+
+DETECTORS: dict[str, Detector] = {"multivariate": multivariate_detector, "baseline": baseline_detector}
 
 
 def registry_detector(name: str) -> Detector:
@@ -91,9 +105,9 @@ def _clean(v: Any) -> Any:
 def skab(
     data: Annotated[Path, typer.Option("--data", help="The SKAB folder (valve1/, valve2/, other/, anomaly-free/)")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
-    detector: Annotated[str, typer.Option(help="baseline, or a registered detector name (plantguard.detectors)")] = (
-        "baseline"
-    ),
+    detector: Annotated[str, typer.Option(
+        help="multivariate (default), baseline, or a registered single-signal detector (plantguard.detectors)"
+    )] = DEFAULT_DETECTOR,
     anomaly_free: Annotated[
         bool, typer.Option("--anomaly-free/--no-anomaly-free",
                            help="Add the anomaly-free file to the training rows (not the official protocol)"),
