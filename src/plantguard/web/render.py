@@ -28,6 +28,7 @@ ENTITY_LABELS = {
     "equipment": N_("Equipment"), "measurement_point": N_("Measurement point"), "person": N_("Person"),
     "team": N_("Team"), "skill_tag": N_("Skill"), "certificate": N_("Certificate"), "app_user": N_("Account"),
     "site": N_("Site"), "area": N_("Area"), "enterprise": N_("Enterprise"), "device": N_("Device"),
+    "detection_rule": N_("Detection rule"), "alarm_policy": N_("Alarm policy"), "alarm_silence": N_("Silence"),
 }
 
 WEB_DIR = Path(str(resources.files("plantguard").joinpath("web")))
