@@ -35,6 +35,11 @@ EXPECTED = {
     "alarms.handle": {"admin", "safety_manager", "team_leader", "worker"},
     "alarms.policy": {"admin", "safety_manager"},
     "detection.write": {"admin", "safety_manager"},
+    "workorders.manage": {"admin", "safety_manager", "team_leader"},
+    "workorders.handle": {"admin", "safety_manager", "team_leader", "worker", "contractor"},
+    "workorders.accept": {"admin", "safety_manager", "team_leader"},
+    "routing.manage": {"admin", "safety_manager"},
+    "notifications.manage": {"admin", "safety_manager"},
 }
 
 

@@ -37,6 +37,15 @@ class Perm(StrEnum):
     # Alarm handling: acknowledge, clear, comment, silence; alarm policies (escalation, throttling).
     HANDLE_ALARMS = "alarms.handle"
     MANAGE_ALARM_POLICY = "alarms.policy"
+    # Work orders: create, dispatch, reassign, cancel (撤销).
+    MANAGE_WORKORDERS = "workorders.manage"
+    # Work orders: accept a task, record progress and evidence, hand over for acceptance.
+    HANDLE_WORKORDERS = "workorders.handle"
+    # Work orders: acceptance (验收) or rejection (驳回) of someone else's work, with a signature.
+    ACCEPT_WORKORDERS = "workorders.accept"
+    # Routing rules (which team gets which alarm) and notification channels.
+    MANAGE_ROUTING = "routing.manage"
+    MANAGE_NOTIFICATIONS = "notifications.manage"
     MANAGE_USERS = "users.manage"
 
 
@@ -55,17 +64,23 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.WRITE_DETECTION,
             Perm.HANDLE_ALARMS,
             Perm.MANAGE_ALARM_POLICY,
+            Perm.MANAGE_WORKORDERS,
+            Perm.HANDLE_WORKORDERS,
+            Perm.ACCEPT_WORKORDERS,
+            Perm.MANAGE_ROUTING,
+            Perm.MANAGE_NOTIFICATIONS,
         }
     ),
     # A team leader keeps the equipment ledger of the line current (status, points) and
     # the roster of teams, but does not hire people or create sites.
     Role.TEAM_LEADER: frozenset(
         {Perm.READ, Perm.READ_AUDIT, Perm.WRITE_EQUIPMENT, Perm.WRITE_POINTS, Perm.WRITE_TEAMS,
-         Perm.HANDLE_ALARMS}
+         Perm.HANDLE_ALARMS, Perm.MANAGE_WORKORDERS, Perm.HANDLE_WORKORDERS, Perm.ACCEPT_WORKORDERS}
     ),
-    # A worker on the line acknowledges the alarm in front of them.
-    Role.WORKER: frozenset({Perm.READ, Perm.HANDLE_ALARMS}),
-    Role.CONTRACTOR: frozenset({Perm.READ}),
+    # A worker on the line acknowledges the alarm in front of them and works the tasks given to them.
+    Role.WORKER: frozenset({Perm.READ, Perm.HANDLE_ALARMS, Perm.HANDLE_WORKORDERS}),
+    # A contractor's worker handles the tasks assigned to them, nothing else.
+    Role.CONTRACTOR: frozenset({Perm.READ, Perm.HANDLE_WORKORDERS}),
     Role.AUDITOR: frozenset({Perm.READ, Perm.READ_AUDIT}),
 }
 

@@ -1,0 +1,1 @@
+"""Work orders (工单): alarms and findings become routed, tracked, accepted work."""
