@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from plantguard.assets.models import Equipment
 from plantguard.core.errors import Conflict, PermissionDenied
 from plantguard.core.permissions import Actor, Role
 from plantguard.detection.alarms import service
@@ -264,6 +265,26 @@ def test_no_data_alarm_repeats_and_clears_when_data_returns(world: World) -> Non
     a = w.one(f"nodata:{pid}")
     assert (a.active, a.clear_reason) == (False, "auto")
     assert w.history(a.id) == ["raised", "repeated", "repeated", "cleared"]
+
+
+def test_no_data_is_not_an_alarm_on_equipment_under_maintenance(world: World) -> None:
+    w = world
+    w.policy(no_data_after_s=600)
+    pid = w.t1.point_id
+    with w.db.factory() as s:
+        s.get(Equipment, w.t1.equipment_id).status = "maintenance"  # type: ignore[union-attr]
+        s.commit()
+    b = ReadingBatch(w.t1.enterprise_id)
+    b.append(pid, int(T0.timestamp() * US), 21.0)
+    write_batch(w.db.engine, b)
+    w.clock.advance(seconds=3600)
+    w.intake.tick()
+    assert w.alarms() == []
+    with w.db.factory() as s:
+        s.get(Equipment, w.t1.equipment_id).status = "in_service"  # type: ignore[union-attr]
+        s.commit()
+    w.intake.tick()
+    assert w.one(f"nodata:{pid}").kind == "no_data"
 
 
 def test_offline_device_alarm(world: World) -> None:

@@ -135,6 +135,11 @@ def _remind(session: Session, alarm: Alarm, now: datetime, repeat_s: int, note: 
     return False
 
 
+# Equipment expected to be silent or flat: a machine being repaired, or taken out of service.
+# (Its points are still recorded when they report; only "no data" is not an alarm there.)
+QUIET_EQUIPMENT = ("retired", "maintenance")
+
+
 def watch_points(intake: AlarmIntake, session: Session, cache: BatchCache, ent: int, now: datetime) -> Counter[str]:
     counts: Counter[str] = Counter()
     policies = cache.policy(session, ent)
@@ -145,7 +150,7 @@ def watch_points(intake: AlarmIntake, session: Session, cache: BatchCache, ent: 
         .join(PointLast, PointLast.point_id == MeasurementPoint.id)
         .join(Equipment, Equipment.id == MeasurementPoint.equipment_id)
         .where(MeasurementPoint.enterprise_id == ent, MeasurementPoint.enabled.is_(True),
-               Equipment.status != "retired")).all()
+               Equipment.status.not_in(QUIET_EQUIPMENT))).all()
     now_us = int(now.timestamp() * _US)
     for pid, code, name, eq, last_ts in rows:
         p = policies.resolve(equipment_id=eq, kind=SignalKind.NO_DATA.value)
