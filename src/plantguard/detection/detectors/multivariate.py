@@ -31,7 +31,7 @@ which signals carry the evidence.
 
 from __future__ import annotations
 
-from collections import deque
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -39,9 +39,21 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field, field_validator, model_validator
 
-from plantguard.detection.base import Detector, DetectorParams, FloatArray, feature, squash
+from plantguard.detection.base import (
+    BoolArray,
+    Detector,
+    DetectorParams,
+    FloatArray,
+    feature,
+    last_index,
+    squash,
+    squash_array,
+)
 from plantguard.detection.decision import EvidenceFilter
-from plantguard.detection.detectors.mvmodel import Fit, fit, row_stats, shares
+from plantguard.detection.detectors.mvmodel import Fit, Rows, batch_stats, fit, row_stats, shares
+
+BLOCK_ROWS = 8192  # rows per block of the batch path's matrix products (bounds its memory)
+EWMA_FORGOTTEN = 1e-30  # weight below which a smoothed value's start no longer shows (see _tail_ewma)
 
 
 class MultivariateParams(DetectorParams):
@@ -98,17 +110,19 @@ class Multivariate(Detector[MultivariateParams]):
 
     def _reset_state(self) -> None:
         p = self.params
-        self._buf: deque[FloatArray] = deque(maxlen=p.buffer)  # raw rows learned as normal (NaN kept)
+        m = len(p.signals)
+        self._buf = Rows(m, p.buffer)  # raw rows learned as normal (NaN kept)
         self._fit: Fit | None = None
         self._since = 0  # rows learned since the last fit
         self._depth = max(p.window, p.lags + 1) - 1
-        self._hist: deque[FloatArray] = deque(maxlen=self._depth)  # last raw (imputed) rows
-        self._last: FloatArray = np.full(len(p.signals), np.nan)  # last value seen per signal
+        self._hist = Rows(m, self._depth)  # last raw (imputed) rows
+        self._last: FloatArray = np.full(m, np.nan)  # last value seen per signal
         self._q: float | None = None  # smoothed statistics (sequence state)
         self._d: float | None = None
         self._pq: FloatArray | None = None  # smoothed per-signal parts of both (for contributions)
         self._pd: FloatArray | None = None
-        self._shares: dict[str, float] = {}  # report of the latest score_one, not state
+        self._share: FloatArray | None = None  # report of the latest score_one, not state:
+        self._present: BoolArray | None = None  # each signal's share, and which were present
         self._evidence = 0.0  # report: the latest row's unsmoothed statistic in alarm levels
 
     def _on_gap(self) -> None:
@@ -118,7 +132,7 @@ class Multivariate(Detector[MultivariateParams]):
 
     def _adopt_report(self, other: Detector[MultivariateParams]) -> None:
         if isinstance(other, Multivariate):
-            self._shares = other._shares
+            self._share, self._present = other._share, other._present
             self._evidence = other._evidence
 
     def state_size(self) -> int:
@@ -150,8 +164,8 @@ class Multivariate(Detector[MultivariateParams]):
         f = self._fit
         assert f is not None
         row = self._impute(v)
-        past = list(self._hist) or [row]
-        recent = np.vstack([*([past[0]] * (self._depth - len(past))), *past, row])
+        past = self._hist.array() if len(self._hist) else row[None, :]
+        recent = np.vstack([np.repeat(past[:1], self._depth - len(past), axis=0), past, row])
         z = (recent - f.mu) / f.sd
         s = row_stats(f, z)
         a = self.params.smoothing
@@ -169,7 +183,7 @@ class Multivariate(Detector[MultivariateParams]):
     # -- contract -----------------------------------------------------------------------------
 
     def _score(self, x: Mapping[str, float], t: float | None) -> float:
-        self._shares = {}
+        self._share = self._present = None
         self._evidence = 0.0
         v = self._vector(x)
         if v is None or self._fit is None:
@@ -177,8 +191,7 @@ class Multivariate(Detector[MultivariateParams]):
         q, d, pq, pd, raw = self._stats(v)
         self._evidence = raw / self.params.margin
         present = ~np.isnan(v)
-        share = shares(pq, pd, present)
-        self._shares = {s: float(share[j]) for j, s in enumerate(self.params.signals) if present[j]}
+        self._share, self._present = shares(pq, pd, present), present
         return squash(self.statistic(q, d), self.params.margin)
 
     def _learn(self, x: Mapping[str, float], t: float | None, update_model: bool) -> None:
@@ -203,11 +216,167 @@ class Multivariate(Detector[MultivariateParams]):
     def _refit(self) -> None:
         p = self.params
         first = self._fit is None
-        self._fit = fit(np.vstack(self._buf), window=p.window, lags=p.lags, explained=p.explained,
+        self._fit = fit(self._buf.array(), window=p.window, lags=p.lags, explained=p.explained,
                         ridge=p.ridge, alpha=p.smoothing, quantile=p.quantile)
         self._since = 0
         if first:  # continue the smoothing from where it stands at the end of the fitting rows
             self._q, self._d = self._fit.q_last, self._fit.d_last
+
+    # -- batch path ---------------------------------------------------------------------------
+
+    def _window_stats(self, e: FloatArray, idx: npt.NDArray[np.intp]) -> tuple[FloatArray, ...]:
+        """Raw statistics of many rows: row k's recent past is ``e[idx[k]]`` (newest first),
+        standardised as :meth:`_stats` does, in blocks so memory stays bounded."""
+        f = self._fit
+        assert f is not None
+        parts = [batch_stats(f, (e[idx[i : i + BLOCK_ROWS]] - f.mu) / f.sd) for i in range(0, len(idx), BLOCK_ROWS)]
+        return tuple(np.concatenate(col) for col in zip(*parts, strict=True))
+
+    def _report(self, q: float, d: float, pq: FloatArray, pd: FloatArray, v: FloatArray) -> None:
+        """What ``score_one`` reports for a scored row with raw statistics ``q``, ``d`` and
+        smoothed per-signal parts ``pq``, ``pd``."""
+        self._evidence = self.statistic(q, d) / self.params.margin
+        self._present = ~np.isnan(v)
+        self._share = shares(pq, pd, self._present)
+
+    def _tail_ewma(self, state: FloatArray | None, per: FloatArray, reset: BoolArray) -> FloatArray | None:
+        """The smoothed per-signal parts after the rows ``per`` (``reset``: the smoothing restarts
+        before that row), in the loop's order. Only the end value is needed (for contributions),
+        so the loop starts where the weight of everything earlier drops below
+        :data:`EWMA_FORGOTTEN` (the latest restart, or that many rows back): the result is the
+        loop's to the last bits, at a cost bounded per batch."""
+        a = self.params.smoothing
+        span = 1 if a >= 1.0 else math.ceil(math.log(EWMA_FORGOTTEN) / math.log1p(-a))
+        first = max(int(last_index(reset)[-1]), len(per) - span, 0)
+        if first > 0 or reset[0]:
+            state = None
+        for row in per[first:]:
+            state = row if state is None else state + a * (row - state)
+        return state
+
+    def _score_learn_columns(self, cols: FloatArray, t: FloatArray | None, learn: bool) -> FloatArray | None:
+        """The batch path: the lag windows of all rows are gathered at once, the PCA residual
+        and the one-step errors are matrix products over them, and only the EWMA runs as a loop
+        over floats. A batch is cut where the model is fitted or refitted, at the rows where the
+        loop would do it; rows with no value are skipped (they only carry gaps)."""
+        with np.errstate(invalid="ignore"):
+            v = np.where(np.isfinite(cols), cols, np.nan)
+        n, m = v.shape
+        gap = self._gap_rows(n, t, learn)
+        rows = np.flatnonzero(~np.isnan(v).all(axis=1))
+        out = np.zeros(n, dtype=np.float64)
+        self._share = self._present = None
+        self._evidence = 0.0
+        if not learn:
+            if self._fit is not None and len(rows):
+                self._score_only(v, rows, gap[rows], out)
+            return out
+        cg = np.cumsum(gap)
+        reset = np.diff(np.r_[0, cg[rows]]) > 0 if len(rows) else np.zeros(0, dtype=np.bool_)
+        trailing = bool(cg[-1] > (cg[rows[-1]] if len(rows) else 0))
+        raw = v[rows]
+        seen = ~np.isnan(raw)
+        li = np.maximum.accumulate(np.where(seen, np.arange(len(raw))[:, None], -1), axis=0)
+        carried = np.where(li >= 0, raw[np.maximum(li, 0), np.arange(m)], self._last)
+        if len(rows):
+            self._last = carried[-1].copy()
+        p, k0 = self.params, 0
+        pq0, pd0 = self._pq, self._pd
+        parts: list[tuple[FloatArray, FloatArray, BoolArray]] = []  # per-signal parts of fitted rows
+        while k0 < len(rows):
+            if self._fit is None:
+                need = max(1, p.warmup - len(self._buf))
+            elif p.refit_every:
+                need = max(1, p.refit_every - self._since)
+            else:
+                need = len(rows) - k0
+            k1 = min(len(rows), k0 + need)
+            part = self._learn_block(raw[k0:k1], carried[k0:k1], reset[k0:k1], out, rows[k0:k1])
+            if part is not None:
+                parts.append(part)
+            self._buf.extend(raw[k0:k1])
+            self._since += k1 - k0
+            if (self._fit is None and len(self._buf) >= p.warmup) or (
+                self._fit is not None and p.refit_every and self._since >= p.refit_every
+            ):
+                self._refit()
+            k0 = k1
+        if parts:  # only the end value of the smoothed parts is state (and the last row's report)
+            per_q, per_d, rs = (np.concatenate(col) for col in zip(*parts, strict=True))
+            self._pq, self._pd = self._tail_ewma(pq0, per_q, rs), self._tail_ewma(pd0, per_d, rs)
+            if self._present is not None and self._pq is not None and self._pd is not None:
+                self._share = shares(self._pq, self._pd, self._present)
+        if trailing:
+            self._on_gap()
+        return out
+
+    def _learn_block(self, raw: FloatArray, carried: FloatArray, reset: BoolArray, out: FloatArray,
+                     where: npt.NDArray[np.intp]) -> tuple[FloatArray, FloatArray, BoolArray] | None:
+        """Score and learn rows with one fit (or none yet): the lag window of row k reaches back
+        to the latest restart (a gap, or the rows already held), padded with its oldest row.
+        Returns the rows' raw per-signal parts (smoothed by the caller, once per batch)."""
+        f, depth = self._fit, self._depth
+        imputed = np.where(np.isnan(carried), f.mu, carried) if f is not None else carried
+        hist = self._hist.array()
+        e = np.concatenate([hist, imputed])
+        k = np.arange(len(raw))
+        ri = last_index(reset)
+        start = np.where(ri >= 0, len(hist) + ri, 0)
+        pos = len(hist) + k
+        if f is not None:
+            idx = np.maximum(pos[:, None] - np.arange(depth + 1), start[:, None])
+            q_raw, d_raw, per_q, per_d = self._window_stats(e, idx)
+            a = self.params.smoothing
+            qs, ds = [], []
+            q, d = self._q, self._d
+            for sq, sd, r in zip(q_raw.tolist(), d_raw.tolist(), reset.tolist(), strict=True):
+                if r or q is None or d is None:
+                    q, d = sq, sd
+                else:
+                    q += a * (sq - q)
+                    d += a * (sd - d)
+                qs.append(q)
+                ds.append(d)
+            self._q, self._d = q, d
+            stat = 0.5 * (np.array(qs) / f.q_limit + np.array(ds) / f.d_limit)
+            out[where] = squash_array(stat, self.params.margin)
+            if where[-1] == len(out) - 1:  # the batch's last row: its evidence, before any refit
+                self._evidence = self.statistic(float(q_raw[-1]), float(d_raw[-1])) / self.params.margin
+                self._present = ~np.isnan(raw[-1])
+            self._hist.replace(e[max(int(start[-1]), len(e) - depth):])
+            return per_q, per_d, reset
+        if reset.any():
+            self._q = self._d = None
+        self._hist.replace(e[max(int(start[-1]), len(e) - depth):])
+        return None
+
+    def _score_only(self, v: FloatArray, rows: npt.NDArray[np.intp], gap: BoolArray, out: FloatArray) -> None:
+        """``learn=False``: every row against the held state (its lag window the held rows, or
+        itself alone after a gap)."""
+        f = self._fit
+        assert f is not None
+        raw = v[rows]
+        imputed = np.where(np.isnan(raw), self._last, raw)
+        imputed = np.where(np.isnan(imputed), f.mu, imputed)
+        hist = self._hist.array()
+        h, depth = len(hist), self._depth
+        e = np.concatenate([hist, imputed])
+        own = (h + np.arange(len(rows)))[:, None]
+        back = np.arange(depth + 1)[None, :]
+        idx = np.where((back == 0) | gap[:, None] | (h == 0), own, np.maximum(h - back, 0))
+        q_raw, d_raw, per_q, per_d = self._window_stats(e, idx)
+        a, keep = self.params.smoothing, ~gap[:, None]
+
+        def smooth(state: float | FloatArray | None, x: FloatArray) -> FloatArray:
+            if state is None:
+                return x
+            return np.where(keep if x.ndim == 2 else keep[:, 0], state + a * (x - state), x)
+
+        q, d = smooth(self._q, q_raw), smooth(self._d, d_raw)
+        out[rows] = squash_array(0.5 * (q / f.q_limit + d / f.d_limit), self.params.margin)
+        if rows[-1] == len(out) - 1:
+            self._report(float(q_raw[-1]), float(d_raw[-1]), smooth(self._pq, per_q)[-1], smooth(self._pd, per_d)[-1],
+                         raw[-1])
 
     def learn_many(
         self, X: npt.ArrayLike, t: npt.ArrayLike | None = None, columns: Sequence[str] | None = None
@@ -246,4 +415,7 @@ class Multivariate(Detector[MultivariateParams]):
         its smoothed part of the PCA residual over the window plus its smoothed part of the
         standardised one-step prediction error (smoothed like the statistics that alarm).
         Only signals present in that row; empty before a fit or when nothing was scored."""
-        return dict(self._shares)
+        if self._share is None or self._present is None:
+            return {}
+        share, present = self._share, self._present
+        return {s: float(share[j]) for j, s in enumerate(self.params.signals) if present[j]}

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from plantguard.detection.base import FloatArray
+from plantguard.detection.base import BoolArray, FloatArray
 
 SD_FLOOR = 1e-9  # a constant signal is centred but not scaled (its z stays 0)
 COV_RIDGE = 1e-6  # keeps the residual covariance invertible when a signal is constant
@@ -57,8 +57,8 @@ def ewma(values: FloatArray, alpha: float, start: float | None = None) -> FloatA
     """Exponentially weighted moving average, starting at ``start`` (or the first value)."""
     out = np.empty(len(values), dtype=np.float64)
     m = float(values[0]) if start is None and len(values) else (start or 0.0)
-    for i, v in enumerate(values):
-        m += alpha * (float(v) - m)
+    for i, v in enumerate(values.tolist()):  # plain floats: the same numbers, far faster
+        m += alpha * (v - m)
         out[i] = m
     return out
 
@@ -70,9 +70,86 @@ def embed(z: FloatArray, rows: int) -> FloatArray:
     return np.hstack([padded[rows - 1 - k : rows - 1 - k + n] for k in range(rows)])
 
 
-@dataclass
+class Rows:
+    """A bounded FIFO of float rows (oldest first) in one ring array.
+
+    The detector's buffers (rows for refits, the lag window) live here rather than in a deque of
+    arrays so that the batch path can add thousands of rows in one copy, and so that two
+    detectors' states compare by value (rows equal, NaN equal to NaN), which the batch-equals-
+    streaming checks rely on. Storage grows by doubling up to ``maxlen``.
+    """
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __init__(self, width: int, maxlen: int) -> None:
+        self.width, self.maxlen = width, maxlen
+        self._a = np.empty((min(maxlen, 16), width), dtype=np.float64)
+        self._start = 0
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Rows):
+            return NotImplemented
+        return self.maxlen == other.maxlen and bool(np.array_equal(self.array(), other.array(), equal_nan=True))
+
+    def clear(self) -> None:
+        self._start = self._n = 0
+
+    def array(self) -> FloatArray:
+        """The rows, oldest first (a copy when the ring wraps, else a view: do not write)."""
+        cap = len(self._a)
+        end = self._start + self._n
+        if end <= cap:
+            return self._a[self._start:end]
+        return np.concatenate([self._a[self._start:], self._a[: end - cap]])
+
+    def append(self, row: FloatArray) -> None:
+        cap = len(self._a)
+        if self._n < self.maxlen:
+            if self._n == cap:
+                self._a = np.concatenate([self.array(), np.empty((min(2 * cap, self.maxlen) - cap, self.width))])
+                self._start, cap = 0, len(self._a)
+            self._a[(self._start + self._n) % cap] = row
+            self._n += 1
+        else:
+            self._a[self._start] = row
+            self._start = (self._start + 1) % cap
+
+    def extend(self, rows: FloatArray) -> None:
+        """Append the rows in order (as ``append`` one by one would, in one copy)."""
+        if len(rows) == 0:
+            return
+        kept = np.concatenate([self.array(), rows])[-self.maxlen:] if self._n else rows[-self.maxlen:]
+        self.replace(kept)
+
+    def replace(self, rows: FloatArray) -> None:
+        """Hold exactly ``rows`` (at most ``maxlen`` of them)."""
+        n = len(rows)
+        if n > self.maxlen:
+            raise ValueError(f"{n} rows exceed the capacity {self.maxlen}")
+        cap = len(self._a)
+        if n > cap:
+            cap = min(self.maxlen, max(n, 2 * cap))
+            self._a = np.empty((cap, self.width), dtype=np.float64)
+        self._a[:n] = rows
+        self._start, self._n = 0, n
+
+
+@dataclass(eq=False)
 class Fit:
-    """Everything a fit produces; immutable in use, replaced whole by a refit."""
+    """Everything a fit produces; immutable in use, replaced whole by a refit.
+
+    Compared by value (equal arrays, NaN equal to NaN): the same rows give the same fit to the
+    last bit, whether they came in one by one or in a batch."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Fit):
+            return NotImplemented
+        return all(np.array_equal(getattr(self, k), getattr(other, k), equal_nan=True)
+                   for k in self.__dataclass_fields__)
 
     mu: FloatArray  # per-signal mean and scale of the fitting rows
     sd: FloatArray
@@ -165,7 +242,26 @@ def row_stats(f: Fit, recent: FloatArray) -> RowStats:
     return RowStats(q, d, per_q, per_d)
 
 
-def shares(per_q: FloatArray, per_d: FloatArray, present: FloatArray) -> FloatArray:
+def batch_stats(f: Fit, z: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """:func:`row_stats` of many rows at once: ``z`` is ``n x depth x m``, standardised, each
+    row's recent past newest first (``z[:, 0]`` is the scored row, at least
+    ``max(window, lags + 1)`` deep). Returns q, d, per_q and per_d, one row per row; the same
+    products as :func:`row_stats` as matrix products, so equal up to summation order."""
+    n, _, m = z.shape
+    window = f.center.size // m
+    lags = (f.var_w.shape[0] - 1) // m
+    vec = z[:, :window].reshape(n, window * m) - f.center
+    res_q = vec - (vec @ f.loadings) @ f.loadings.T
+    q = np.einsum("ij,ij->i", res_q, res_q)
+    past = np.hstack([z[:, 1 : lags + 1].reshape(n, lags * m), np.ones((n, 1))])
+    res_d = z[:, 0] - past @ f.var_w
+    d = np.einsum("ij,ij->i", res_d @ f.res_prec, res_d)
+    per_q = (res_q.reshape(n, window, m) ** 2).sum(axis=1)
+    per_d = (res_d / f.res_sd) ** 2
+    return q, d, per_q, per_d
+
+
+def shares(per_q: FloatArray, per_d: FloatArray, present: BoolArray) -> FloatArray:
     """Each signal's share of the evidence: half from its part of Q, half from its part of the
     one-step error, over the ``present`` signals only; sums to 1 (all 0 when there is none)."""
     pq, pd = np.where(present, per_q, 0.0), np.where(present, per_d, 0.0)
