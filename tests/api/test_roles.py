@@ -19,8 +19,10 @@ WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Sign-in and sign-out act on the caller's own session, not on enterprise data.
 # Open to callers without a user session: sign-in, and devices pushing readings with their own
 # device token (tests/ingest/test_http_ingest.py covers that token's scope).
+# A user's own notification feed and preferences: any role, and only the caller's own rows.
 OPEN_WRITES = {("POST", "/api/v1/auth/token"), ("POST", "/api/v1/auth/revoke"), ("POST", "/api/v1/ingest"),
-               ("POST", "/api/v1/alarm-signals")}
+               ("POST", "/api/v1/alarm-signals"), ("PUT", "/api/v1/me/notification-preferences"),
+               ("POST", "/api/v1/me/notifications/{item_id}/read"), ("POST", "/api/v1/me/notifications/read-all")}
 
 # The policy, spelled out: which roles may use each permission. Changing the policy means
 # changing this table on purpose.

@@ -42,14 +42,17 @@ def api_router() -> APIRouter:
     from plantguard.ingest.connectors.opcua.discovery_api import router as opcua_discovery
     from plantguard.ingest.http_api import router as ingest
     from plantguard.ingest.rules_api import router as ingest_rules
+    from plantguard.notifications.api import router as notifications
     from plantguard.tenancy.api import auth_router, users_router
     from plantguard.tenancy.api import router as tenancy
     from plantguard.timeseries.alignment.api import router as alignment
     from plantguard.timeseries.api import router as timeseries
+    from plantguard.workorders.api import router as workorders
+    from plantguard.workorders.routing.api import router as routing
 
     api = APIRouter(prefix="/api/v1")
     for r in (auth_router, users_router, assets, tenancy, audit, devices, ingest, ingest_rules, opcua_discovery,
-              timeseries, alignment, alarms, detection_rules):
+              timeseries, alignment, alarms, detection_rules, workorders, routing, notifications):
         api.include_router(r)
     return api
 
@@ -92,18 +95,32 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         rt.bus = make_bus(settings.bus_url)
         await rt.bus.start()
         stop = asyncio.Event()
+        from plantguard.workorders import from_alarms
+
+        await from_alarms.subscribe(rt.bus, rt.factory, rt.read_factory)  # alarm → work order
+        from plantguard.notifications import wiring as notifications_wiring
+
+        await notifications_wiring.subscribe(rt.bus, rt.factory)  # events → notification rows
         if start_relay:
             rt.relay = OutboxRelay(rt.factory, rt.bus)
             lock = lock_for(rt.engine, settings.var_dir)
             rt.tasks.append(asyncio.create_task(
                 relay_when_leader(rt.relay, lock, stop, settings.relay_interval_s)))
             rt.tasks.append(asyncio.create_task(_prune_outbox(rt, stop)))
+            dispatch = notifications_wiring.dispatcher_task(rt.engine, rt.factory, settings.var_dir, stop)
+            if dispatch is not None:  # sends pending notifications, in one process
+                rt.tasks.append(dispatch)
             from plantguard.detection.alarms.intake import AlarmIntake
             from plantguard.detection.alarms.ticker import tick_interval, tick_when_leader
 
             if tick_interval() > 0:  # alarm timers and the no-data watchdog, in one process
                 rt.tasks.append(asyncio.create_task(tick_when_leader(
                     AlarmIntake(rt.factory), lock_for(rt.engine, settings.var_dir, "alarms"), stop, tick_interval())))
+            from plantguard.workorders import escalation
+
+            if escalation.tick_interval() > 0:  # work-order SLA escalation, in one process
+                rt.tasks.append(asyncio.create_task(escalation.tick_when_leader(
+                    rt.factory, lock_for(rt.engine, settings.var_dir, "workorders"), stop, escalation.tick_interval())))
         if settings.ingest:
             from plantguard.ingest.service import IngestService
 
@@ -176,4 +193,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from plantguard.detection.rules.views import mount as mount_detection_rules
 
     mount_detection_rules(app)
+    from plantguard.workorders.views import mount as mount_workorders
+
+    mount_workorders(app)
+    from plantguard.workorders.routing.views import mount as mount_routing
+
+    mount_routing(app)
+    from plantguard.notifications.views import mount as mount_notifications
+
+    mount_notifications(app)
     return app

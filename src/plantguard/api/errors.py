@@ -86,6 +86,9 @@ def _field_of(loc: tuple[Any, ...]) -> str:
         parts = parts[1:]
     # Union branches put the type name into the location (e.g. ``email.function-after[...]``).
     parts = [p for p in parts if not (("[" in p and "]" in p) or p in ("literal['']", "constrained-str"))]
+    # A key made only of blanks or control characters (an unknown field in a hostile body) is
+    # shown quoted, so the error still names something a person can see.
+    parts = [p if p.strip() and p.isprintable() else repr(p) for p in parts]
     return ".".join(parts) or "body"
 
 

@@ -209,6 +209,11 @@ def _start_simulator(rt: Any) -> subprocess.Popen[bytes] | None:
         rules = seed_demo_rules(session, actor, load_demo_plant())  # idempotent by name
         session.commit()
         typer.echo(f"detection rules: {len(rules.created)} created, {len(rules.existing)} existing")
+        from plantguard.workorders.routing.demo import seed_demo_routing
+
+        routing = seed_demo_routing(session, actor)  # only when the enterprise has no rule set
+        session.commit()
+        typer.echo("routing rules: demo version saved" if routing is not None else "routing rules: kept")
     typer.echo(f"simulator devices: {len(summary.created)} created, {len(summary.updated)} updated, "
                f"{len(summary.unchanged)} unchanged")
     _demo_history(rt, actor.enterprise_id)

@@ -111,6 +111,16 @@ FIELD_LABELS: dict[str, str] = {
     "duration_s": N_("Duration (s)"), "clear_duration_s": N_("Clear duration (s)"), "severity": N_("Severity"),
     "any": N_("Any of"), "all": N_("All of"), "point_id": N_("Point"), "rule_id": N_("Rule"),
     "signals": N_("Signals"), "source": N_("Source"), "reason": N_("Reason"), "until": N_("Until"),
+    # work orders and notifications
+    "title": N_("Title"), "priority": N_("Priority"), "assignee_id": N_("Assignee"), "note": N_("Note"),
+    "cancel_reason": N_("Reason for cancelling"), "signature": N_("Signature"),
+    "ack_minutes": N_("Acknowledge within (min)"),
+    "resolve_minutes": N_("Resolve within (min)"), "alarm_id": N_("Alarm"), "channel_id": N_("Channel"),
+    "sender": N_("Sender"), "secret": N_("Signing secret"), "url": N_("Webhook URL"),
+    "quiet_start": N_("Quiet hours from"),
+    "quiet_end": N_("Quiet hours until"), "min_severity": N_("Lowest severity"), "event_types": N_("Event types"),
+    "roles": N_("Roles"), "muted": N_("Muted channels"), "at_mobiles": N_("Mobiles to @"),
+    "security": N_("Connection security"),
 }
 
 

@@ -10,6 +10,9 @@ def import_all() -> None:
     import plantguard.detection.rules.models
     import plantguard.events.models
     import plantguard.ingest.models
+    import plantguard.notifications.models
     import plantguard.tenancy.models
     import plantguard.timeseries.alignment.models
-    import plantguard.timeseries.models  # noqa: F401
+    import plantguard.timeseries.models
+    import plantguard.workorders.models
+    import plantguard.workorders.routing.models  # noqa: F401
