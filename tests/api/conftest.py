@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from plantguard.api.app import create_app
@@ -35,10 +36,32 @@ class Env:
         return {"Authorization": f"Bearer {self.token(tenant.users[role])}", "Accept-Language": lang}
 
 
+_IDLE_APPS: list[FastAPI] = []
+
+
+class _PooledClient(TestClient):
+    """A client whose app goes back to the pool when the client closes."""
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            super().__exit__(*exc)  # type: ignore[arg-type]
+        finally:
+            _IDLE_APPS.append(self.app)  # type: ignore[arg-type]
+
+
 def build_app(db: Db, tmp_path: object) -> TestClient:
+    """A client on a fresh runtime (engine, caches, bus) for ``db``.
+
+    The FastAPI app object is reused across tests: building one (about 300 routes, each
+    analysed by FastAPI) costs about a second of CPU, more than most tests. Everything a
+    test could leave behind lives on the runtime, which is new each time; two clients open
+    at once get two apps.
+    """
     settings = Settings(database_url=db.url, bus_url="inprocess://")
     rt = Runtime(settings, db.engine, db.factory, db.read_factory)
-    return TestClient(create_app(settings, runtime=rt))
+    app = _IDLE_APPS.pop() if _IDLE_APPS else create_app(settings, runtime=rt)
+    app.state.runtime = rt
+    return _PooledClient(app)
 
 
 @pytest.fixture

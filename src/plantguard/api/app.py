@@ -89,7 +89,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The runtime (not this closure's settings) is authoritative, so an app object can be
+        # started again on another runtime: the test suite reuses apps, because building one's
+        # ~300 routes costs about a second of CPU.
         rt: Runtime = app.state.runtime
+        settings = rt.settings
         # A few threads run the blocking handlers: more only trade throughput for GIL contention.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         rt.bus = make_bus(settings.bus_url)
@@ -172,7 +176,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             "status": "ok" if ok else "degraded",
             "version": __version__,
             "database": {"ok": db_ok, "backend": rt.engine.dialect.name},
-            "bus": {"ok": bus_ok, "backend": settings.bus_url.split(":", 1)[0]},
+            "bus": {"ok": bus_ok, "backend": rt.settings.bus_url.split(":", 1)[0]},
             "outbox_pending": pending,
         }
         return JSONResponse(body, status_code=200 if ok else 503)
@@ -196,6 +200,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from plantguard.workorders.views import mount as mount_workorders
 
     mount_workorders(app)
+    from plantguard.workorders.mobile import mount as mount_mobile
+
+    mount_mobile(app)
     from plantguard.workorders.routing.views import mount as mount_routing
 
     mount_routing(app)

@@ -51,6 +51,10 @@ DEMO_ACCOUNTS: dict[str, Role] = {
     "worker": Role.WORKER,
     "auditor": Role.AUDITOR,
     "contractor": Role.CONTRACTOR,
+    # The maintenance team's leader and hydraulics technician: the demo routes stamping alarms to
+    # their team (workorders/routing/demo.py), so the closed loop has someone to notify and assign.
+    "mnt_leader": Role.TEAM_LEADER,
+    "mnt_tech": Role.WORKER,
 }
 
 THRESHOLDS = ("low_alarm", "low_warning", "high_warning", "high_alarm")
@@ -404,6 +408,9 @@ def _write(session: Session, data: Mapping[str, Any], today: date) -> Enterprise
         for item, points in equipment
         for point in points
     )
+    # One hash for all demo accounts: they share the published demo password anyway, and
+    # argon2 costs ~0.1 s per hash, which every seeding (tests included) would pay per user.
+    demo_hash = hash_password(DEMO_PASSWORD)
     for spec in data["users"]:
         person_ref = spec.get("person")
         session.add(
@@ -411,7 +418,7 @@ def _write(session: Session, data: Mapping[str, Any], today: date) -> Enterprise
                 enterprise_id=eid,
                 username=str(spec["username"]),
                 display_name=str(spec.get("display_name", spec["username"])),
-                password_hash=hash_password(DEMO_PASSWORD),
+                password_hash=demo_hash,
                 role=Role(spec["role"]).value,
                 person_id=people[person_ref].id if person_ref else None,
                 locale=str(spec.get("locale", "zh_CN")),

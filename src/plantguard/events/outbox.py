@@ -8,6 +8,12 @@ from sqlalchemy.orm import Session
 from plantguard.core.db import utcnow
 from plantguard.events.envelope import Context, Envelope, Event
 from plantguard.events.models import OutboxMessage
+from plantguard.events.wake import Wakeup, wake_after_commit
+
+# Set after every commit that wrote outbox rows through ``enqueue``: the relay of this process
+# starts its next pass at once instead of at its next poll (events/wake.py).
+OUTBOX_COMMITTED = Wakeup("outbox")
+wake_after_commit(OUTBOX_COMMITTED, lambda obj: isinstance(obj, OutboxMessage))
 
 
 def _row(env: Envelope) -> dict[str, object]:

@@ -37,6 +37,8 @@ from plantguard.core.db import utcnow
 from plantguard.events.bus import Bus
 from plantguard.events.envelope import Envelope
 from plantguard.events.models import OutboxMessage
+from plantguard.events.outbox import OUTBOX_COMMITTED
+from plantguard.events.wake import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +82,16 @@ def prune_published(session: Session, older_than: timedelta | datetime) -> int:
 
 
 class OutboxRelay:
-    def __init__(self, session_factory: sessionmaker[Session], bus: Bus, batch_size: int = 200) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], bus: Bus, batch_size: int = 200,
+                 wake: Wakeup | None = OUTBOX_COMMITTED) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.session_factory = session_factory
         self.bus = bus
         self.batch_size = batch_size
+        # Commits in this process that wrote outbox rows end the wait between passes early; the
+        # interval stays the bound for rows written elsewhere (events/wake.py). None: poll only.
+        self.wake = wake
         self.consecutive_failures = 0
 
     # -- one pass ----------------------------------------------------------------------
@@ -180,18 +186,27 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event, interval: float = 0.2) -> None:
         """Relay until ``stop`` is set. Errors are logged and retried (with a backoff up to
-        five seconds while they persist); a full batch is followed at once by the next."""
-        while not stop.is_set():
-            published = 0
-            try:
-                published = await self.run_once()
-            except Exception:
-                self.consecutive_failures += 1
-                log.exception("outbox relay pass failed")
-            if published >= self.batch_size and not self.consecutive_failures:
-                continue
-            wait = interval
-            if self.consecutive_failures:
-                wait = min(interval * 2 ** min(self.consecutive_failures, 10), max(MAX_BACKOFF_S, interval))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), wait)
+        five seconds while they persist); a full batch is followed at once by the next. Between
+        passes it waits ``interval``, or less when a commit in this process wrote outbox rows."""
+        waiter = self.wake.waiter() if self.wake is not None else None
+        try:
+            while not stop.is_set():
+                published = 0
+                try:
+                    published = await self.run_once()
+                except Exception:
+                    self.consecutive_failures += 1
+                    log.exception("outbox relay pass failed")
+                if published >= self.batch_size and not self.consecutive_failures:
+                    continue
+                wait = interval
+                if self.consecutive_failures:
+                    wait = min(interval * 2 ** min(self.consecutive_failures, 10), max(MAX_BACKOFF_S, interval))
+                if waiter is not None and not self.consecutive_failures:
+                    await waiter.wait(wait, stop)
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait)
+        finally:
+            if waiter is not None:
+                waiter.close()

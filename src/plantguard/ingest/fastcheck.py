@@ -128,7 +128,7 @@ def submit_batch(pipe: Pipeline, spec: DeviceSpec[Any, Any], batch: ReadingBatch
         dropped = pipe.buffer.put(good)
         if dropped:
             log.warning("ingest buffer full: dropped the %d oldest readings", dropped)
-        pipe._wake.set()
+        pipe.wake()
         c = pipe.board.get(spec.device_id, spec.enterprise_id)
         c.readings += n
         c.last_seen = datetime.now(UTC)

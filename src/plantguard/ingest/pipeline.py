@@ -227,6 +227,7 @@ class Pipeline:
         self.forward_error = ""
         self.forwarded = 0
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the forwarder's, once it runs
         self._ranges: dict[tuple[int, str], dict[int, tuple[float | None, float | None]]] = {}
         # Accepted bounds per device configuration (ingest/fastcheck.py).
         self.bounds_cache: dict[tuple[int, str, float], dict[int, tuple[float, float]]] = {}
@@ -344,12 +345,34 @@ class Pipeline:
         except Exception:  # detection must never lose or hold up readings
             log.exception("ingest: the on_forwarded hook failed; readings are stored regardless")
 
+    def wake(self) -> None:
+        """Tell the forwarder readings are waiting. Safe from any thread: HTTP ingest submits
+        from the server's worker threads, where setting the asyncio event directly would not
+        wake the loop (the forwarder would notice only at its next timeout)."""
+        loop = self._loop
+        if loop is None:
+            self._wake.set()
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                loop.call_soon_threadsafe(self._wake.set)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Forward until ``stop``; then one last attempt to drain. Also flushes the quarantine
         and the device status board about once a second."""
+        self._loop = asyncio.get_running_loop()
         backoff = 0.25
         last_flush = 0.0
         while True:
+            # Cleared before looking, so that readings submitted while a forward runs wake the
+            # wait below at once instead of being noticed at its timeout.
+            self._wake.clear()
             try:
                 n = await self.forward_once()
                 if not self.forward_ok:
@@ -375,7 +398,6 @@ class Pipeline:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.linger_s)
             if n == 0 and self.forward_ok:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=0.5)
         await self._flush_side_tables()

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from plantguard.core.db import utcnow
 from plantguard.core.i18n import gettext
 from plantguard.events.leader import LeaderLock
+from plantguard.events.wake import Wakeup, wake_after_commit
 from plantguard.notifications.channels import ChannelConfig, DeliveryError, OutMessage, channel_for
 from plantguard.notifications.messages import render_digest
 from plantguard.notifications.models import Notification, NotificationChannel
@@ -44,6 +45,12 @@ from plantguard.notifications.policy import Throttle
 log = logging.getLogger("plantguard.notifications")
 
 DEFAULT_INTERVAL_S = 2.0
+
+# Set after a commit that wrote a pending outside-channel row (the consumer's): the dispatcher of
+# this process sends it at once instead of at its next poll (events/wake.py).
+PENDING_WRITTEN = Wakeup("notifications")
+wake_after_commit(PENDING_WRITTEN, lambda obj: isinstance(obj, Notification) and obj.status == "pending"
+                  and obj.channel_kind != "inapp")
 
 
 def public_url() -> str:
@@ -187,8 +194,9 @@ class Dispatcher:
 
 
 async def dispatch_when_leader(dispatcher: Dispatcher, lock: LeaderLock, stop: asyncio.Event, interval: float,
-                               retry_s: float = 5.0) -> None:
-    """Dispatch every ``interval`` seconds while holding ``lock``; otherwise wait and retry."""
+                               retry_s: float = 5.0, wake: Wakeup | None = PENDING_WRITTEN) -> None:
+    """Dispatch every ``interval`` seconds while holding ``lock``, and at once when a commit in
+    this process wrote a pending message (``wake``); otherwise wait and retry."""
 
     async def wait(seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -203,14 +211,22 @@ async def dispatch_when_leader(dispatcher: Dispatcher, lock: LeaderLock, stop: a
                 leader = False
             if leader:
                 log.info("this process dispatches notifications")
-                while not stop.is_set():
-                    try:
-                        counts = await asyncio.to_thread(dispatcher.run_once)
-                        if any(counts.values()):
-                            log.info("notifications: %s", counts)
-                    except Exception:  # logged and retried next period; never kills the app
-                        log.exception("notification dispatch failed")
-                    await wait(interval)
+                waiter = wake.waiter() if wake is not None else None
+                try:
+                    while not stop.is_set():
+                        try:
+                            counts = await asyncio.to_thread(dispatcher.run_once)
+                            if any(counts.values()):
+                                log.info("notifications: %s", counts)
+                        except Exception:  # logged and retried next period; never kills the app
+                            log.exception("notification dispatch failed")
+                        if waiter is not None:
+                            await waiter.wait(interval, stop)
+                        else:
+                            await wait(interval)
+                finally:
+                    if waiter is not None:
+                        waiter.close()
                 return
             await wait(retry_s)
     finally:

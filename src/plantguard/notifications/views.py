@@ -26,7 +26,10 @@ def mount(app: FastAPI) -> None:
     if getattr(app.state, "notification_pages", False):
         return
     app.state.notification_pages = True
+    from plantguard.notifications.config_views import mount as mount_config
     from plantguard.web.views import Page, _db
+
+    mount_config(app)  # /notifications/channels, /notifications/rules: before /notifications/{id}/…
 
     @app.get("/notifications/bell", include_in_schema=False, response_class=HTMLResponse)
     def bell(request: Request) -> Response:

@@ -29,6 +29,9 @@ MqttUrl = Annotated[str | None, typer.Option(help="Publish telemetry to this bro
 Host = Annotated[str, typer.Option(help="Address the servers bind to")]
 Start = Annotated[str | None, typer.Option(help="Simulated start time, ISO-8601 (default: now)")]
 Tick = Annotated[float, typer.Option(help="Wall-clock seconds between samples")]
+FaultScale = Annotated[float, typer.Option(
+    help="Clock speed of faults triggered without --time-scale: 60 plays an hour of a fault in a minute "
+         "(`plantguard run --simulate` uses 60; the plant's own clock is unchanged)")]
 
 
 def _control() -> Any:
@@ -49,7 +52,7 @@ def _parse_start(text: str | None) -> datetime:
 
 
 def _run(seed: int, speed: float, modbus_port: int, opcua_port: int, mqtt_url: str | None, host: str,
-         start: str | None, tick: float) -> None:
+         start: str | None, tick: float, fault_time_scale: float = 1.0) -> None:
     from plantguard.simulator.control import ControlError
     from plantguard.simulator.servers import build_simulator, serve
 
@@ -59,20 +62,27 @@ def _run(seed: int, speed: float, modbus_port: int, opcua_port: int, mqtt_url: s
     if not tick > 0:
         typer.echo("--tick: must be positive", err=True)
         raise typer.Exit(2)
+    from plantguard.simulator.faults import MAX_TIME_SCALE
+
+    if not 0 < fault_time_scale <= MAX_TIME_SCALE:
+        typer.echo(f"--fault-time-scale: must be above 0 and at most {MAX_TIME_SCALE:g}", err=True)
+        raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("asyncua", "pymodbus"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     control = _control()
     try:
         sim = build_simulator(seed, speed, start=_parse_start(start), host=host, modbus_port=modbus_port,
-                              opcua_port=opcua_port, mqtt_url=mqtt_url, control_dir=control.root, tick_s=tick)
+                              opcua_port=opcua_port, mqtt_url=mqtt_url, control_dir=control.root, tick_s=tick,
+                              fault_time_scale=fault_time_scale)
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
 
     def ready(s: Any) -> None:
         units = f"unit ids 1-{len(s.plant.stations)}"
-        typer.echo(f"plant simulator: {len(s.plant.points)} points, seed {seed}, speed x{speed:g}")
+        faster = f", faults x{fault_time_scale:g}" if fault_time_scale != 1.0 else ""
+        typer.echo(f"plant simulator: {len(s.plant.points)} points, seed {seed}, speed x{speed:g}{faster}")
         typer.echo(f"  Modbus TCP  {host}:{s.modbus_port} ({units}, float32 holding registers)")
         typer.echo(f"  OPC UA      {s.opcua_endpoint} (ns=2;s=<point code>)")
         typer.echo(f"  MQTT        {mqtt_url or 'off'}")
@@ -100,10 +110,11 @@ def simulate(
     host: Host = "127.0.0.1",
     start: Start = None,
     tick: Tick = 1.0,
+    fault_time_scale: FaultScale = 1.0,
 ) -> None:
     """Run the simulator (the same as `plantguard simulate run`) unless a command is given."""
     if ctx.invoked_subcommand is None:
-        _run(seed, speed, modbus_port, opcua_port, mqtt_url, host, start, tick)
+        _run(seed, speed, modbus_port, opcua_port, mqtt_url, host, start, tick, fault_time_scale)
 
 
 @simulate_app.command("run")
@@ -116,12 +127,13 @@ def run(
     host: Host = "127.0.0.1",
     start: Start = None,
     tick: Tick = 1.0,
+    fault_time_scale: FaultScale = 1.0,
 ) -> None:
     """Serve the demo plant until Ctrl+C."""
-    _run(seed, speed, modbus_port, opcua_port, mqtt_url, host, start, tick)
+    _run(seed, speed, modbus_port, opcua_port, mqtt_url, host, start, tick, fault_time_scale)
 
 
-def _send(action: str, fault: str | None, target: str | None) -> dict[str, Any]:
+def _send(action: str, fault: str | None, target: str | None, time_scale: float | None = None) -> dict[str, Any]:
     from plantguard.simulator.control import Command, ControlError, NotRunning
     from plantguard.simulator.faults import FAULTS
 
@@ -129,7 +141,7 @@ def _send(action: str, fault: str | None, target: str | None) -> dict[str, Any]:
         typer.echo(f"fault: unknown fault {fault!r}; one of {', '.join(FAULTS)}", err=True)
         raise typer.Exit(2)
     try:
-        return dict(_control().send(Command(action=action, fault=fault, target=target)))
+        return dict(_control().send(Command(action=action, fault=fault, target=target, time_scale=time_scale)))
     except NotRunning:
         typer.echo("no simulator is running: start one with `plantguard simulate`", err=True)
         raise typer.Exit(1) from None
@@ -142,10 +154,21 @@ def _send(action: str, fault: str | None, target: str | None) -> dict[str, Any]:
 def trigger(
     fault: Annotated[str, typer.Argument(help="micro-leak, bearing-wear, gas-leak, sensor-stuck or dropout")],
     target: Annotated[str | None, typer.Option(help="Equipment code or tag, point code, or area (dropout)")] = None,
+    time_scale: Annotated[float | None, typer.Option(
+        help="Run the fault's clock this many times faster than the plant's (default: the simulator's "
+             "--fault-time-scale; 60 in `plantguard run --simulate`, where micro-leak alarms in about 1.5 min)",
+    )] = None,
 ) -> None:
     """Start a fault in the running simulator."""
-    for f in _send("trigger", fault, target).get("started", []):
-        typer.echo(f"{f['fault']} on {f['target']} since {f['started_at']} (points: {', '.join(f['points'])})")
+    from plantguard.simulator.faults import MAX_TIME_SCALE
+
+    if time_scale is not None and not 0 < time_scale <= MAX_TIME_SCALE:
+        typer.echo(f"--time-scale: must be above 0 and at most {MAX_TIME_SCALE:g}", err=True)
+        raise typer.Exit(2)
+    for f in _send("trigger", fault, target, time_scale).get("started", []):
+        scale = f" at x{f['time_scale']:g}" if f.get("time_scale") else ""
+        typer.echo(f"{f['fault']} on {f['target']} since {f['started_at']}{scale} "
+                   f"(points: {', '.join(f['points'])})")
 
 
 @simulate_app.command("clear")

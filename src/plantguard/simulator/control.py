@@ -53,12 +53,16 @@ class Command:
     action: str  # trigger | clear
     fault: str | None = None
     target: str | None = None
+    time_scale: float | None = None  # trigger: the fault's clock speed (None: as the plant's)
     id: str = field(default_factory=lambda: f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}")
     sent_at: float = field(default_factory=time.time)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "action": self.action, "fault": self.fault, "target": self.target,
-                "sent_at": self.sent_at}
+        out: dict[str, Any] = {"id": self.id, "action": self.action, "fault": self.fault, "target": self.target,
+                               "sent_at": self.sent_at}
+        if self.time_scale is not None:
+            out["time_scale"] = self.time_scale
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Command:
@@ -70,8 +74,11 @@ class Command:
             raise ValueError("fault: must be a string")
         if target is not None and not isinstance(target, str):
             raise ValueError("target: must be a string")
+        scale = data.get("time_scale")
+        if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
+            raise ValueError("time_scale: must be a number")
         return cls(action=action, fault=fault, target=target, id=str(data["id"]),
-                   sent_at=float(data.get("sent_at", 0.0)))
+                   sent_at=float(data.get("sent_at", 0.0)), time_scale=None if scale is None else float(scale))
 
 
 def _write_atomic(path: Path, data: dict[str, Any]) -> None:

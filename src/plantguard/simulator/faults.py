@@ -18,8 +18,12 @@ dropout        A station (an area's field controller) stops answering: Modbus re
                Default: the air-compressor station.
 =============  ==============================================================================
 
-A fault is a pure function of (its start time, the seed, its target), so a scenario replays
-identically. Targets are equipment codes (``EQ-ST-001``), equipment tags (``ST-P01``), point
+A fault is a pure function of (its start time, the seed, its target, its time scale), so a
+scenario replays identically. The time scale runs the fault's own clock faster than the plant's
+(``scale`` 20: twenty simulated seconds of the fault per second of plant time) without changing
+the plant's clock or the readings' timestamps; a demo uses it to show a slow fault such as the
+micro-leak within a minute or two (``plantguard simulate trigger micro-leak --time-scale 20``).
+Targets are equipment codes (``EQ-ST-001``), equipment tags (``ST-P01``), point
 codes (``ST-P01-HP``) or, for ``dropout``, area codes (``AC``).
 """
 
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +51,16 @@ DROPOUT = "dropout"
 
 class FaultError(ValueError):
     """A fault cannot be started or cleared as asked (unknown fault, unsuitable target)."""
+
+
+MAX_TIME_SCALE = 3600.0
+
+
+def check_scale(scale: float) -> None:
+    """A time scale is a finite number in (0, MAX_TIME_SCALE]; anything else is a FaultError."""
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) \
+            or not 0 < scale <= MAX_TIME_SCALE:
+        raise FaultError(f"time_scale: must be a number above 0 and at most {MAX_TIME_SCALE:g}, not {scale!r}")
 
 
 @dataclass(frozen=True)
@@ -90,9 +104,11 @@ class ActiveFault:
     area: str | None = None  # dropout: the silent station's area
     params: dict[str, float] = field(default_factory=dict)
     frozen: dict[str, float] = field(default_factory=dict)  # sensor-stuck: the held values
+    scale: float = 1.0  # the fault's clock runs this many times faster than the plant's
 
     def elapsed(self, t: float) -> float:
-        return max(0.0, t - self.started_at)
+        """Time into the fault (on its own clock) at plant time ``t``."""
+        return max(0.0, t - self.started_at) * self.scale
 
     def to_dict(self, now: float | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -103,6 +119,8 @@ class ActiveFault:
         }
         if self.area is not None:
             out["area"] = self.area
+        if self.scale != 1.0:
+            out["time_scale"] = self.scale
         if now is not None:
             out["elapsed_s"] = round(self.elapsed(now), 1)
         return out
@@ -185,13 +203,15 @@ class FaultBook:
         self.seed = int(seed)
         self.active: list[ActiveFault] = []
 
-    def trigger(self, model: PlantModel, kind: str, target: str | None, t: float) -> ActiveFault:
-        """Start a fault at simulated time ``t``. Starting a fault that is already active on the
-        same target returns the running one unchanged."""
+    def trigger(self, model: PlantModel, kind: str, target: str | None, t: float, scale: float = 1.0) -> ActiveFault:
+        """Start a fault at simulated time ``t``, its own clock running ``scale`` times faster than
+        the plant's. Starting a fault that is already active on the same target returns the running
+        one unchanged."""
         if kind not in FAULTS:
             raise FaultError(f"fault: unknown fault {kind!r}; one of {', '.join(FAULTS)}")
+        check_scale(scale)
         target = (target or "").strip() or default_target(self.plant, kind)
-        fault = self._build(model, kind, target, t)
+        fault = replace(self._build(model, kind, target, t), scale=float(scale))
         for existing in self.active:
             if existing.kind == fault.kind and existing.target == fault.target:
                 return existing

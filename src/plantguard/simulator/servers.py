@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from plantguard.simulator.control import Command, ControlDir
-from plantguard.simulator.faults import FAULTS, ActiveFault, FaultBook, FaultError
+from plantguard.simulator.faults import FAULTS, ActiveFault, FaultBook, FaultError, check_scale
 from plantguard.simulator.model import PlantModel, Snapshot
 from plantguard.simulator.plant import Plant, load_demo_plant
 from plantguard.simulator.protocols import ModbusFace, MqttFace, OpcUaFace, iso_utc
@@ -56,9 +56,14 @@ class Simulator:
         mqtt_url: str | None = None,
         control: ControlDir | None = None,
         tick_s: float | None = 1.0,
+        fault_time_scale: float = 1.0,
     ) -> None:
         if tick_s is not None and not tick_s > 0:
             raise ValueError("tick_s: must be positive (or None for manual ticks)")
+        check_scale(fault_time_scale)
+        # The clock speed of faults started without one (the demo's `plantguard run --simulate`
+        # runs them accelerated so that a slow fault shows within a minute or two).
+        self.fault_time_scale = float(fault_time_scale)
         self.model = model
         self.plant: Plant = model.plant
         self.clock = clock
@@ -176,11 +181,12 @@ class Simulator:
 
     # --- faults ----------------------------------------------------------------------------
 
-    def trigger(self, fault: str, target: str | None = None, *, at: float | None = None) -> ActiveFault:
-        """Start a fault now (or at simulated time ``at``); it shows from the next tick.
-        Raises :class:`FaultError` naming the problem."""
+    def trigger(self, fault: str, target: str | None = None, *, at: float | None = None,
+                scale: float = 1.0) -> ActiveFault:
+        """Start a fault now (or at simulated time ``at``), its clock ``scale`` times the plant's;
+        it shows from the next tick. Raises :class:`FaultError` naming the problem."""
         t = self.clock.now() if at is None else at
-        started = self.faults.trigger(self.model, fault, target, t)
+        started = self.faults.trigger(self.model, fault, target, t, scale)
         self._on_fault_change()
         log.info("fault %s started on %s", started.kind, started.target)
         return started
@@ -204,7 +210,8 @@ class Simulator:
             if command.action == "trigger":
                 if not command.fault:
                     raise FaultError(f"fault: name one of {', '.join(FAULTS)}")
-                started = self.trigger(command.fault, command.target)
+                scale = self.fault_time_scale if command.time_scale is None else command.time_scale
+                started = self.trigger(command.fault, command.target, scale=scale)
                 return {"ok": True, "started": [started.to_dict(self.clock.now())]}
             ended = self.clear(command.fault, command.target)
             return {"ok": True, "cleared": [f.to_dict() for f in ended]}
@@ -240,6 +247,7 @@ class Simulator:
             "pid": os.getpid(),
             "seed": self.model.seed,
             "speed": self.clock.speed,
+            "fault_time_scale": self.fault_time_scale,
             "sim_time": iso_utc(now),
             "updated_at": time.time(),
             "points": len(self.plant.points),
@@ -273,6 +281,7 @@ def build_simulator(
     control_dir: Path | str | None = None,
     tick_s: float | None = 1.0,
     plant: Plant | None = None,
+    fault_time_scale: float = 1.0,
 ) -> Simulator:
     """The demo plant's simulator. ``start`` is the simulated start time (default: the fixed
     :data:`~plantguard.simulator.signals.DEFAULT_START`, so runs are reproducible); a port of
@@ -282,7 +291,7 @@ def build_simulator(
     clock = SimClock(start, speed)
     control = ControlDir(control_dir) if control_dir is not None else None
     return Simulator(model, clock, host=host, modbus_port=modbus_port, opcua_port=opcua_port,
-                     mqtt_url=mqtt_url, control=control, tick_s=tick_s)
+                     mqtt_url=mqtt_url, control=control, tick_s=tick_s, fault_time_scale=fault_time_scale)
 
 
 async def serve(sim: Simulator, *, ready: Any = None) -> None:

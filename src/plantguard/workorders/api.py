@@ -4,10 +4,11 @@ No ``from __future__ import annotations``: FastAPI reads the endpoint signatures
 Routes are thin: the service checks the role again and scopes every query to the tenant.
 """
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -18,7 +19,8 @@ from plantguard.core.errors import FieldError, NotFound, ValidationFailed
 from plantguard.core.i18n import N_
 from plantguard.core.permissions import Actor, Perm
 from plantguard.core.schemas import PageOut, Text
-from plantguard.workorders import service, sla, uploads
+from plantguard.workorders import idempotency, metrics, service, sla, uploads
+from plantguard.workorders.metrics_schemas import MetricsOut
 from plantguard.workorders.schemas import (
     AttachmentPublic,
     CloseIn,
@@ -37,6 +39,9 @@ from plantguard.workorders.schemas import (
 router = APIRouter(tags=["workorders"], route_class=GuardedRoute)
 Word = Annotated[Text | None, Query(max_length=80)]
 ID = ItemId
+KEYED = {"parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                         "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
+                         "description": "Client-chosen id of this step: a repeat returns the first answer"}]}
 
 
 def detail_of(session: Session, actor: Actor, order_id: int) -> WorkOrderDetail:
@@ -47,6 +52,23 @@ def detail_of(session: Session, actor: Actor, order_id: int) -> WorkOrderDetail:
                            alarm_ids=service.alarm_ids(session, actor, order),
                            attachments=[AttachmentPublic.model_validate(a)
                                         for a in service.attachments(session, actor, order)])
+
+
+def answer(result: idempotency.Answer) -> JSONResponse:
+    headers = {idempotency.REPLAYED_HEADER: "true"} if result.replayed else None
+    return JSONResponse(result.body, status_code=result.status_code, headers=headers)
+
+
+def step(request: Request, session: Session, actor: Actor, item_id: int, action: str,
+         do: Callable[[Session], object]) -> JSONResponse:
+    """One lifecycle step answered with the order's detail; at most once per ``Idempotency-Key``."""
+    key = idempotency.key_of(request)
+
+    def work() -> tuple[int, dict[str, Any]]:
+        do(acting(session, actor))
+        return 200, detail_of(session, actor, item_id).model_dump(mode="json")
+
+    return answer(idempotency.run(session, actor, key, action, item_id, work))
 
 
 @router.get("/workorders", response_model=PageOut[WorkOrderPublic], summary="Work orders, newest first")
@@ -75,74 +97,70 @@ def read_workorder(item_id: ID, actor: Actor = Depends(current_actor), session: 
 
 
 @router.post("/workorders/{item_id}/dispatch", response_model=WorkOrderDetail,
-             summary="Dispatch or reassign to a team and/or a person")
+             summary="Dispatch or reassign to a team and/or a person", openapi_extra=KEYED)
 @requires(Perm.MANAGE_WORKORDERS)
-def dispatch(item_id: ID, body: DispatchIn, actor: Actor = Depends(current_actor),
+def dispatch(request: Request, item_id: ID, body: DispatchIn, actor: Actor = Depends(current_actor),
              session: Session = Depends(db_session)) -> Any:
-    service.dispatch(acting(session, actor), actor, item_id, body.team_id, body.assignee_id, body.note)
-    session.commit()
-    return model_response(detail_of(session, actor, item_id))
+    return step(request, session, actor, item_id, "dispatch",
+                lambda s: service.dispatch(s, actor, item_id, body.team_id, body.assignee_id, body.note))
 
 
-@router.post("/workorders/{item_id}/accept", response_model=WorkOrderDetail, summary="Take the task on (处理中)")
+@router.post("/workorders/{item_id}/accept", response_model=WorkOrderDetail, summary="Take the task on (处理中)",
+             openapi_extra=KEYED)
 @requires(Perm.HANDLE_WORKORDERS)
-def accept(item_id: ID, body: NoteIn | None = None, actor: Actor = Depends(current_actor),
+def accept(request: Request, item_id: ID, body: NoteIn | None = None, actor: Actor = Depends(current_actor),
            session: Session = Depends(db_session)) -> Any:
-    service.accept(acting(session, actor), actor, item_id, body.note if body else "")
-    session.commit()
-    return model_response(detail_of(session, actor, item_id))
+    return step(request, session, actor, item_id, "accept",
+                lambda s: service.accept(s, actor, item_id, body.note if body else ""))
 
 
-@router.post("/workorders/{item_id}/update", response_model=WorkOrderDetail, summary="Record progress")
+@router.post("/workorders/{item_id}/update", response_model=WorkOrderDetail, summary="Record progress",
+             openapi_extra=KEYED)
 @requires(Perm.HANDLE_WORKORDERS)
-def update(item_id: ID, body: ProgressIn, actor: Actor = Depends(current_actor),
+def update(request: Request, item_id: ID, body: ProgressIn, actor: Actor = Depends(current_actor),
            session: Session = Depends(db_session)) -> Any:
-    service.update(acting(session, actor), actor, item_id, body.note)
-    session.commit()
-    return model_response(detail_of(session, actor, item_id))
+    return step(request, session, actor, item_id, "update",
+                lambda s: service.update(s, actor, item_id, body.note))
 
 
 @router.post("/workorders/{item_id}/submit", response_model=WorkOrderDetail,
-             summary="Hand over for acceptance (待验收)")
+             summary="Hand over for acceptance (待验收)", openapi_extra=KEYED)
 @requires(Perm.HANDLE_WORKORDERS)
-def submit(item_id: ID, body: NoteIn | None = None, actor: Actor = Depends(current_actor),
+def submit(request: Request, item_id: ID, body: NoteIn | None = None, actor: Actor = Depends(current_actor),
            session: Session = Depends(db_session)) -> Any:
-    service.submit(acting(session, actor), actor, item_id, body.note if body else "")
-    session.commit()
-    return model_response(detail_of(session, actor, item_id))
+    return step(request, session, actor, item_id, "submit",
+                lambda s: service.submit(s, actor, item_id, body.note if body else ""))
 
 
 @router.post("/workorders/{item_id}/close", response_model=WorkOrderDetail,
-             summary="Accept and close, with a drawn signature (PNG data URL)")
+             summary="Accept and close, with a drawn signature (PNG data URL)", openapi_extra=KEYED)
 @requires(Perm.ACCEPT_WORKORDERS)
 def close(request: Request, item_id: ID, body: CloseIn, actor: Actor = Depends(current_actor),
           session: Session = Depends(db_session)) -> Any:
-    service.close(acting(session, actor), actor, item_id, body.signature, runtime(request).settings.var_dir,
-                  body.note)
-    session.commit()
-    return model_response(detail_of(session, actor, item_id))
+    return step(request, session, actor, item_id, "close",
+                lambda s: service.close(s, actor, item_id, body.signature, runtime(request).settings.var_dir,
+                                        body.note))
 
 
 @router.post("/workorders/{item_id}/reject", response_model=WorkOrderDetail,
-             summary="Reject (驳回): back to in progress, with a reason")
+             summary="Reject (驳回): back to in progress, with a reason", openapi_extra=KEYED)
 @requires(Perm.ACCEPT_WORKORDERS)
-def reject(item_id: ID, body: ReasonIn, actor: Actor = Depends(current_actor),
+def reject(request: Request, item_id: ID, body: ReasonIn, actor: Actor = Depends(current_actor),
            session: Session = Depends(db_session)) -> Any:
-    service.reject(acting(session, actor), actor, item_id, body.reason)
-    session.commit()
-    return model_response(detail_of(session, actor, item_id))
+    return step(request, session, actor, item_id, "reject",
+                lambda s: service.reject(s, actor, item_id, body.reason))
 
 
-@router.post("/workorders/{item_id}/cancel", response_model=WorkOrderDetail, summary="Cancel (撤销), with a reason")
+@router.post("/workorders/{item_id}/cancel", response_model=WorkOrderDetail, summary="Cancel (撤销), with a reason",
+             openapi_extra=KEYED)
 @requires(Perm.MANAGE_WORKORDERS)
-def cancel(item_id: ID, body: ReasonIn, actor: Actor = Depends(current_actor),
+def cancel(request: Request, item_id: ID, body: ReasonIn, actor: Actor = Depends(current_actor),
            session: Session = Depends(db_session)) -> Any:
-    service.cancel(acting(session, actor), actor, item_id, body.reason)
-    session.commit()
-    return model_response(detail_of(session, actor, item_id))
+    return step(request, session, actor, item_id, "cancel",
+                lambda s: service.cancel(s, actor, item_id, body.reason))
 
 
-UPLOAD_DOC: dict[str, Any] = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+UPLOAD_DOC: dict[str, Any] = {**KEYED, "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file"],
     "properties": {"file": {"type": "string", "format": "binary", "description": "JPEG, PNG or WebP"},
                    "kind": {"type": "string", "enum": ["before", "after", "other"]},
@@ -173,17 +191,19 @@ async def read_upload(request: Request) -> tuple[bytes, str, str, str]:
 @requires(Perm.HANDLE_WORKORDERS)
 async def add_attachment(request: Request, item_id: ID, actor: Actor = Depends(current_actor)) -> Any:
     rt = runtime(request)
+    key = idempotency.key_of(request)
     data, filename, kind, note = await read_upload(request)
 
-    def work() -> AttachmentPublic:
+    def work() -> idempotency.Answer:
         with rt.factory() as session:
-            att = service.add_attachment(acting(session, actor), actor, item_id, kind, filename, data,
-                                         rt.settings.var_dir, note)
-            out = AttachmentPublic.model_validate(att)
-            session.commit()
-            return out
+            def add() -> tuple[int, dict[str, Any]]:
+                att = service.add_attachment(acting(session, actor), actor, item_id, kind, filename, data,
+                                             rt.settings.var_dir, note)
+                return 201, AttachmentPublic.model_validate(att).model_dump(mode="json")
 
-    return model_response(await run_in_threadpool(work), 201)
+            return idempotency.run(session, actor, key, "attachment", item_id, add)
+
+    return answer(await run_in_threadpool(work))
 
 
 @router.get("/workorders/{item_id}/attachments/{attachment_id}", summary="The file of an attachment")
@@ -224,3 +244,16 @@ def put_sla(body: SlaIn, actor: Actor = Depends(current_actor), session: Session
     out = _sla_out(table)
     session.commit()
     return out
+
+
+DayParam = Annotated[Text | None, Query(alias="from", max_length=20, description="first plant-local day, YYYY-MM-DD")]
+ToParam = Annotated[Text | None, Query(max_length=20, description="last plant-local day (inclusive), YYYY-MM-DD")]
+
+
+@router.get("/workorder-metrics", response_model=MetricsOut,
+            summary="MTTA, MTTR, on-time and closure rate (bar 92 %), backlog per team, overdue list")
+def get_metrics(from_: DayParam = None, to: ToParam = None, team_id: RefId = None,
+                actor: Actor = Depends(current_actor), session: Session = Depends(db_session)) -> Any:
+    m = metrics.metrics(session, actor, from_, to, team_id)
+    body = MetricsOut.model_validate(metrics.as_dict(m)).model_dump_json(by_alias=True)
+    return Response(body, media_type="application/json")

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from plantguard.audit.mixin import Audited
@@ -156,3 +156,26 @@ class WorkOrderSla(Audited, TenantMixin, TimestampMixin, Base):
     priority: Mapped[str] = mapped_column(String(4))
     ack_minutes: Mapped[int]
     resolve_minutes: Mapped[int]
+
+
+class WorkOrderClientAction(TenantMixin, Base):
+    """One step a client sent with an ``Idempotency-Key`` and the answer it got.
+
+    Why: the phone app queues steps taken offline and replays them; a reply lost on a shaky
+    network makes it send the same step again. The key (client-generated, unique per
+    enterprise) turns the second send into a read of the first answer instead of a second
+    note, a second photo or a 409 "already in progress". Only successful steps are kept: a
+    refused one changed nothing, so sending it again simply asks again.
+    """
+
+    __tablename__ = "work_order_client_action"
+    __table_args__ = (UniqueConstraint("enterprise_id", "key"),)
+
+    id: Mapped[int] = mapped_column(PK, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"), default=None)
+    action: Mapped[str] = mapped_column(String(20))
+    work_order_id: Mapped[int] = mapped_column(ForeignKey("work_order.id", ondelete="CASCADE"), index=True)
+    status_code: Mapped[int] = mapped_column(Integer, default=200)
+    response: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    at: Mapped[datetime]

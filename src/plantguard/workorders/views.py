@@ -100,6 +100,9 @@ def mount(app: FastAPI) -> None:
         return
     app.state.workorder_pages = True
     from plantguard.web.views import Page, _db
+    from plantguard.workorders.metrics_views import mount as mount_metrics
+
+    mount_metrics(app)  # before /workorders/{item_id}
 
     @app.get("/workorders", include_in_schema=False, response_class=HTMLResponse)
     def list_page(request: Request, offset: WebOffset = 0) -> Response:

@@ -38,3 +38,8 @@ def test_demo_routing(db: Db) -> None:
         ("PT2", "p1")
     assert route(area_code="WD", quantity="temperature", severity="minor", shift="night")[:2] == ("UTL", "p2")
     assert route(area_code="WD", quantity="temperature", severity="minor", shift="day") == ("EHS", "p3", "default")
+    # the compiled rules are cached under the version's full identity, not its bare row id (ids
+    # repeat when a database is reset or restored: tests do that all the time)
+    from plantguard.workorders.routing.service import _CACHE
+
+    assert [k for k in _CACHE if k[0] == first.id and k[1] == actor.enterprise_id and k[2] == 1]

@@ -89,15 +89,19 @@ class DetectionStage:
     # -- rules ---------------------------------------------------------------------------------
 
     def reload(self) -> int:
-        """Bring the engine in line with the enabled rules; returns how many were (re)compiled."""
-        with Session(self.db) as s, self._lock:
+        """Bring the engine in line with the enabled rules; returns how many were (re)compiled.
+
+        Reading the rules and comparing fingerprints happens outside the engine's lock, so a
+        reload (tens of ms with hundreds of rules) holds up the batches being detected only
+        for the rules that actually changed."""
+        with Session(self.db) as s:
             rules = list(s.scalars(select(DetectionRule).where(DetectionRule.enabled.is_(True))))
             points = point_refs(s, {r.enterprise_id for r in rules})
             eq_ids = {r.equipment_id for r in rules if r.equipment_id is not None}
             eq_codes = dict(s.execute(select(Equipment.id, Equipment.code).where(Equipment.id.in_(eq_ids))).all()) \
                 if eq_ids else {}
+            changed: list[tuple[Any, Any, Any, str]] = []
             seen: set[int] = set()
-            compiled = 0
             for r in rules:
                 seen.add(r.id)
                 rd = rule_def(r)
@@ -105,28 +109,40 @@ class DetectionStage:
                                  eq_codes.get(r.equipment_id or 0, ""))
                 scope_key = sorted((asdict(p) for p in scope.points.values()), key=lambda d: d["id"]) if scope else None
                 fp = json.dumps([asdict(rd), scope_key], sort_keys=True, default=str)
-                if self._fingerprints.get(r.id) == fp:
-                    continue
-                self._fingerprints[r.id] = fp
-                self.engine.remove_rule(r.id)
-                if scope is None:
-                    continue
-                try:
-                    plan = plan_rule(rd, scope)
-                except RuleInvalid as exc:
-                    if self._bad.get(r.id) != fp:
-                        log.warning("detection: rule %s (%s) does not run: %s", r.id, r.name, exc)
-                    self._bad[r.id] = fp
-                    continue
-                self._bad.pop(r.id, None)
-                rt = self.engine.set_rule(plan)
-                self._warm_up(s, rt)
-                compiled += 1
-            for gone in set(self._fingerprints) - seen:
-                self._fingerprints.pop(gone, None)
-                self._bad.pop(gone, None)
-                self.engine.remove_rule(gone)
+                if self._fingerprints.get(r.id) != fp:
+                    changed.append((r, rd, scope, fp))
+            gone_ids = set(self._fingerprints) - seen
+            if changed or gone_ids:
+                with self._lock:
+                    compiled = self._apply_changes(s, changed, gone_ids)
+            else:
+                compiled = 0
         self._last_reload = time.monotonic()
+        return compiled
+
+    def _apply_changes(self, s: Session, changed: list[tuple[Any, Any, Any, str]], gone_ids: set[int]) -> int:
+        """(Re)compile the changed rules and drop the gone ones; the caller holds the lock."""
+        compiled = 0
+        for r, rd, scope, fp in changed:
+            self._fingerprints[r.id] = fp
+            self.engine.remove_rule(r.id)
+            if scope is None:
+                continue
+            try:
+                plan = plan_rule(rd, scope)
+            except RuleInvalid as exc:
+                if self._bad.get(r.id) != fp:
+                    log.warning("detection: rule %s (%s) does not run: %s", r.id, r.name, exc)
+                self._bad[r.id] = fp
+                continue
+            self._bad.pop(r.id, None)
+            rt = self.engine.set_rule(plan)
+            self._warm_up(s, rt)
+            compiled += 1
+        for gone in gone_ids:
+            self._fingerprints.pop(gone, None)
+            self._bad.pop(gone, None)
+            self.engine.remove_rule(gone)
         return compiled
 
     def _warm_up(self, session: Session, rt: Any) -> None:
@@ -193,26 +209,46 @@ class DetectionStage:
             n += 1
 
     def cycle(self) -> None:
-        """One round of the background task: reload when due, then drain."""
+        """One round by hand (tests, tools): reload when due, then drain."""
         if time.monotonic() - self._last_reload >= self.reload_s:
-            try:
-                self.reload()
-            except Exception:  # the database is away: keep the rules we have
-                self.errors += 1
-                self._last_reload = time.monotonic()
-                log.exception("detection: rule reload failed")
+            self.cycle_reload()
+        self._drain_cycle()
+
+    def _drain_cycle(self) -> None:
         self.drain()
         self.send_unsent()
+
+    async def _reload_loop(self, stop: asyncio.Event) -> None:
+        """Rules are re-read beside detection, not before it: a batch never waits for a reload."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.reload_s)
+            if stop.is_set():
+                return
+            await asyncio.to_thread(self.cycle_reload)
+
+    def cycle_reload(self) -> None:
+        try:
+            self.reload()
+        except Exception:  # the database is away: keep the rules we have
+            self.errors += 1
+            self._last_reload = time.monotonic()
+            log.exception("detection: rule reload failed")
 
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        await asyncio.to_thread(self.cycle_reload)  # the rules first, then the readings
+        reloads = asyncio.create_task(self._reload_loop(stop))
         try:
             while not stop.is_set():
                 self._wake.clear()
-                await asyncio.to_thread(self.cycle)
+                await asyncio.to_thread(self._drain_cycle)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=min(self.reload_s, 1.0))
+                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
             await asyncio.to_thread(self.drain)
         finally:
             self._loop = None
+            reloads.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reloads

@@ -1,10 +1,12 @@
 // PlantGuard service worker: the app shell from the cache, pages from the network with the
 // last copy as a fallback, and an offline page when there is neither. API calls and form
-// posts always go to the network (a stale answer there would mislead).
+// posts always go to the network (a stale answer there would mislead). The phone task app's
+// pages (/m/) follow the page rule: the last copy opens offline, and its steps wait in the
+// page's own queue (IndexedDB), never in this worker.
 const CACHE = "plantguard-v1";
 const PAGES = "plantguard-pages"; // signed-in pages; emptied at sign-in/out so no one else reads them
 const SHELL = ["/offline", "/static/app.css", "/static/app.js", "/static/vendor/htmx-2.0.11.min.js",
-               "/static/icons/icon-192.png", "/manifest.webmanifest"];
+               "/static/icons/icon-192.png", "/manifest.webmanifest", "/static/mobile.css", "/static/mobile.js"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));

@@ -1,8 +1,8 @@
 """The rule router: ``contract.Router`` backed by each enterprise's rule set in force.
 
 Plug it in with :func:`install` (``routing_hook.set_router``). Per call it reads one small
-row (the newest version's id) so a saved version takes effect on the next alarm in every
-process, without an invalidation message; the compiled rules are cached by that id because a
+row (the newest version's identity) so a saved version takes effect on the next alarm in every
+process, without an invalidation message; the compiled rules are cached by it because a
 version never changes. An enterprise without a rule set is routed by the work-order side's
 :class:`~plantguard.workorders.routing_hook.DefaultRouter` (area → team), with a trace line
 saying so.
@@ -27,17 +27,19 @@ class RuleRouter:
 
     def route(self, enterprise_id: int, facts: Mapping[str, Any]) -> RoutingDecision:
         with self.factory() as s:
-            ident = s.scalar(select(RoutingRuleSet.id).where(RoutingRuleSet.enterprise_id == enterprise_id)
-                             .order_by(RoutingRuleSet.version.desc()).limit(1))
-            if ident is None:
+            head = s.execute(select(RoutingRuleSet.id, RoutingRuleSet.enterprise_id, RoutingRuleSet.version,
+                                    RoutingRuleSet.created_at)
+                             .where(RoutingRuleSet.enterprise_id == enterprise_id)
+                             .order_by(RoutingRuleSet.version.desc()).limit(1)).first()
+            if head is None:
                 from plantguard.workorders.routing_hook import DefaultRouter
 
                 d = DefaultRouter(self.factory).route(enterprise_id, facts)
                 return RoutingDecision(d.team_code, d.priority, d.skills, d.assignee_username, d.rule, None,
                                        ("no routing rule set: default router", *d.trace))
-            crs = _CACHE.get(ident)
+            crs = _CACHE.get(tuple(head))
             if crs is None:
-                row = s.get(RoutingRuleSet, ident)
+                row = s.get(RoutingRuleSet, head[0])
                 assert row is not None
                 crs = compiled(row)
         return crs.route(facts)

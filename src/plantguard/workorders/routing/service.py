@@ -30,7 +30,9 @@ from plantguard.workorders.routing.models import RoutingRuleSet
 from plantguard.workorders.routing.spec import Outcome, RuleSet, load_text, parse
 
 ENTITY = N_("Routing rule set")
-_CACHE: OrderedDict[int, CompiledRuleSet] = OrderedDict()  # by row id: versions never change
+# A stored version never changes; the key also carries what identifies the row beyond its id,
+# so a database that was reset or restored (ids reused) never meets another's compiled rules.
+_CACHE: OrderedDict[tuple[Any, ...], CompiledRuleSet] = OrderedDict()
 _CACHE_SIZE = 256
 
 
@@ -64,15 +66,16 @@ def check_source(session: Session, enterprise_id: int, source: str) -> tuple[Rul
 
 def compiled(row: RoutingRuleSet) -> CompiledRuleSet:
     """The compiled rule set of a stored version (cached: a version never changes)."""
-    hit = _CACHE.get(row.id)
+    key = (row.id, row.enterprise_id, row.version, row.created_at)
+    hit = _CACHE.get(key)
     if hit is not None:
-        _CACHE.move_to_end(row.id)
+        _CACHE.move_to_end(key)
         return hit
     rs, errors = parse(row.spec)
     if rs is None:  # cannot happen for a row saved through this service
         raise ValidationFailed(errors)
     out = CompiledRuleSet(rs, row.version)
-    _CACHE[row.id] = out
+    _CACHE[key] = out
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
     return out
