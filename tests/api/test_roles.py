@@ -42,6 +42,13 @@ EXPECTED = {
     "workorders.accept": {"admin", "safety_manager", "team_leader"},
     "routing.manage": {"admin", "safety_manager"},
     "notifications.manage": {"admin", "safety_manager"},
+    "risk.manage": {"admin", "safety_manager"},
+    "inspections.manage": {"admin", "safety_manager", "team_leader"},
+    "inspections.perform": {"admin", "safety_manager", "team_leader", "worker"},
+    "hazards.report": {"admin", "safety_manager", "team_leader", "worker", "contractor"},
+    "hazards.manage": {"admin", "safety_manager", "team_leader"},
+    "hazards.rectify": {"admin", "safety_manager", "team_leader", "worker", "contractor"},
+    "hazards.accept": {"admin", "safety_manager", "team_leader"},
 }
 
 

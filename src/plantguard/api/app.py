@@ -43,6 +43,7 @@ def api_router() -> APIRouter:
     from plantguard.ingest.http_api import router as ingest
     from plantguard.ingest.rules_api import router as ingest_rules
     from plantguard.notifications.api import router as notifications
+    from plantguard.risk.api import router as risk
     from plantguard.tenancy.api import auth_router, users_router
     from plantguard.tenancy.api import router as tenancy
     from plantguard.timeseries.alignment.api import router as alignment
@@ -52,8 +53,17 @@ def api_router() -> APIRouter:
 
     api = APIRouter(prefix="/api/v1")
     for r in (auth_router, users_router, assets, tenancy, audit, devices, ingest, ingest_rules, opcua_discovery,
-              timeseries, alignment, alarms, detection_rules, workorders, routing, notifications):
+              timeseries, alignment, alarms, detection_rules, workorders, routing, notifications, risk):
         api.include_router(r)
+    from plantguard.hazards.api import router as hazards
+
+    api.include_router(hazards)
+    from plantguard.inspections.api import router as inspections
+
+    api.include_router(inspections)
+    from plantguard.risk.map_api import router as risk_map
+
+    api.include_router(risk_map)
     return api
 
 
@@ -125,6 +135,18 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             if escalation.tick_interval() > 0:  # work-order SLA escalation, in one process
                 rt.tasks.append(asyncio.create_task(escalation.tick_when_leader(
                     rt.factory, lock_for(rt.engine, settings.var_dir, "workorders"), stop, escalation.tick_interval())))
+            from plantguard.hazards import escalation as hazard_escalation
+
+            if hazard_escalation.tick_interval() > 0:  # overdue hazards → work orders, in one process
+                rt.tasks.append(asyncio.create_task(hazard_escalation.tick_when_leader(
+                    rt.factory, rt.read_factory, lock_for(rt.engine, settings.var_dir, "hazards"), stop,
+                    hazard_escalation.tick_interval())))
+            from plantguard.inspections import ticker as inspection_ticker
+
+            if inspection_ticker.tick_interval() > 0:  # inspection tasks and missed ones, in one process
+                rt.tasks.append(asyncio.create_task(inspection_ticker.tick_when_leader(
+                    rt.factory, lock_for(rt.engine, settings.var_dir, "inspections"), stop,
+                    inspection_ticker.tick_interval())))
         if settings.ingest:
             from plantguard.ingest.service import IngestService
 
@@ -203,10 +225,25 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from plantguard.workorders.mobile import mount as mount_mobile
 
     mount_mobile(app)
+    from plantguard.hazards.mobile import mount as mount_hazard_mobile
+
+    mount_hazard_mobile(app)
     from plantguard.workorders.routing.views import mount as mount_routing
 
     mount_routing(app)
     from plantguard.notifications.views import mount as mount_notifications
 
     mount_notifications(app)
+    from plantguard.hazards.views import mount as mount_hazards
+
+    mount_hazards(app)
+    from plantguard.risk.views import mount as mount_risk
+
+    mount_risk(app)
+    from plantguard.inspections.views import mount as mount_inspections
+
+    mount_inspections(app)
+    from plantguard.risk.map_views import mount as mount_risk_map
+
+    mount_risk_map(app)
     return app

@@ -122,8 +122,18 @@ def field_errors_from_pydantic(errors: list[dict[str, Any]] | Any) -> list[dict[
     return out
 
 
+def _translate_param(value: Any) -> Any:
+    """A message-id param is translated; a tuple of them (e.g. the missing items of a refusal)
+    is translated item by item and joined."""
+    if isinstance(value, str):
+        return _(value)
+    if isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+        return _(", ").join(_(v) for v in value)
+    return value
+
+
 def _translate_params(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: (_(v) if isinstance(v, str) else v) for k, v in params.items()}
+    return {k: _translate_param(v) for k, v in params.items()}
 
 
 def error_body(exc: PlantGuardError) -> dict[str, Any]:

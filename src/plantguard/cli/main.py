@@ -14,6 +14,7 @@ from plantguard.core.settings import Settings, get_settings
 from plantguard.detection.cli import detect
 from plantguard.detection.evaluation.cli import eval_app
 from plantguard.edge.cli import edge
+from plantguard.hazards.cli import eval_hazards
 from plantguard.ingest.cli import devices_app, ingest_app
 from plantguard.simulator.cli import simulate_app
 from plantguard.timeseries.cli import timeseries_app
@@ -32,6 +33,7 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(timeseries_app, name="timeseries")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(eval_app, name="eval")
+eval_app.command("hazards")(eval_hazards)
 app.command("detect")(detect)
 app.command("edge")(edge)
 

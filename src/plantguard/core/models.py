@@ -9,8 +9,12 @@ def import_all() -> None:
     import plantguard.detection.alarms.models
     import plantguard.detection.rules.models
     import plantguard.events.models
+    import plantguard.hazards.models
     import plantguard.ingest.models
+    import plantguard.inspections.models
     import plantguard.notifications.models
+    import plantguard.risk.models
+    import plantguard.risk.siteplan_models
     import plantguard.tenancy.models
     import plantguard.timeseries.alignment.models
     import plantguard.timeseries.models

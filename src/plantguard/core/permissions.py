@@ -47,6 +47,20 @@ class Perm(StrEnum):
     MANAGE_ROUTING = "routing.manage"
     MANAGE_NOTIFICATIONS = "notifications.manage"
     MANAGE_USERS = "users.manage"
+    # Dual prevention (双重预防). The risk register, assessment methods, site plan and map.
+    MANAGE_RISK = "risk.manage"
+    # Inspection checklists and plans (who checks what, how often); QR labels.
+    MANAGE_INSPECTIONS = "inspections.manage"
+    # Carrying out an inspection: scan check-in, results per item, photos.
+    PERFORM_INSPECTIONS = "inspections.perform"
+    # Reporting a hazard (隐患) from the floor: anyone on site but an auditor.
+    REPORT_HAZARDS = "hazards.report"
+    # Registering, grading, assigning and escalating hazards; 销号.
+    MANAGE_HAZARDS = "hazards.manage"
+    # Rectifying (治理) a hazard assigned to oneself or one's team; handing it over for acceptance.
+    RECTIFY_HAZARDS = "hazards.rectify"
+    # Accepting (验收) someone else's rectification.
+    ACCEPT_HAZARDS = "hazards.accept"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
@@ -69,18 +83,28 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.ACCEPT_WORKORDERS,
             Perm.MANAGE_ROUTING,
             Perm.MANAGE_NOTIFICATIONS,
+            Perm.MANAGE_RISK,
+            Perm.MANAGE_INSPECTIONS,
+            Perm.PERFORM_INSPECTIONS,
+            Perm.REPORT_HAZARDS,
+            Perm.MANAGE_HAZARDS,
+            Perm.RECTIFY_HAZARDS,
+            Perm.ACCEPT_HAZARDS,
         }
     ),
     # A team leader keeps the equipment ledger of the line current (status, points) and
     # the roster of teams, but does not hire people or create sites.
     Role.TEAM_LEADER: frozenset(
         {Perm.READ, Perm.READ_AUDIT, Perm.WRITE_EQUIPMENT, Perm.WRITE_POINTS, Perm.WRITE_TEAMS,
-         Perm.HANDLE_ALARMS, Perm.MANAGE_WORKORDERS, Perm.HANDLE_WORKORDERS, Perm.ACCEPT_WORKORDERS}
+         Perm.HANDLE_ALARMS, Perm.MANAGE_WORKORDERS, Perm.HANDLE_WORKORDERS, Perm.ACCEPT_WORKORDERS,
+         Perm.MANAGE_INSPECTIONS, Perm.PERFORM_INSPECTIONS, Perm.REPORT_HAZARDS, Perm.MANAGE_HAZARDS,
+         Perm.RECTIFY_HAZARDS, Perm.ACCEPT_HAZARDS}
     ),
     # A worker on the line acknowledges the alarm in front of them and works the tasks given to them.
-    Role.WORKER: frozenset({Perm.READ, Perm.HANDLE_ALARMS, Perm.HANDLE_WORKORDERS}),
+    Role.WORKER: frozenset({Perm.READ, Perm.HANDLE_ALARMS, Perm.HANDLE_WORKORDERS, Perm.PERFORM_INSPECTIONS,
+                            Perm.REPORT_HAZARDS, Perm.RECTIFY_HAZARDS}),
     # A contractor's worker handles the tasks assigned to them, nothing else.
-    Role.CONTRACTOR: frozenset({Perm.READ, Perm.HANDLE_WORKORDERS}),
+    Role.CONTRACTOR: frozenset({Perm.READ, Perm.HANDLE_WORKORDERS, Perm.REPORT_HAZARDS, Perm.RECTIFY_HAZARDS}),
     Role.AUDITOR: frozenset({Perm.READ, Perm.READ_AUDIT}),
 }
 

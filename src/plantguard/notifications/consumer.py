@@ -34,7 +34,10 @@ from plantguard.workorders.contract import WORKORDER_EVENTS
 log = logging.getLogger("plantguard.notifications")
 
 CONSUMER = "notifications"
-CONSUMED: frozenset[str] = frozenset(ALARM_EVENTS) | frozenset(WORKORDER_EVENTS)
+# Dual prevention: what needs a person's attention (the rest of those families is history).
+DUAL_PREVENTION_EVENTS: frozenset[str] = frozenset(
+    {"inspection.missed", "hazard.reported", "hazard.submitted", "hazard.overdue"})
+CONSUMED: frozenset[str] = frozenset(ALARM_EVENTS) | frozenset(WORKORDER_EVENTS) | DUAL_PREVENTION_EVENTS
 Clock = Callable[[], datetime]
 
 assert set(TITLES) >= CONSUMED, "every consumed event needs a message template"

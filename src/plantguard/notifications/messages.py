@@ -35,6 +35,10 @@ TITLES: dict[str, str] = {
     "workorder.cancelled": N_("Work order %(number)s cancelled: %(title)s"),
     "workorder.escalated": N_("Work order %(number)s escalated (level %(level)s): %(title)s"),
     "workorder.alarm_attached": N_("Repeated alarm joined work order %(number)s: %(title)s"),
+    "inspection.missed": N_("Inspection missed: %(title)s"),
+    "hazard.reported": N_("New hazard %(number)s: %(title)s"),
+    "hazard.submitted": N_("Hazard %(number)s awaits acceptance: %(title)s"),
+    "hazard.overdue": N_("Hazard %(number)s overdue (level %(level)s): %(title)s"),
 }
 
 ESCALATION_REASONS: dict[str, str] = {"unacknowledged": N_("not acknowledged in time"), "overdue": N_("overdue")}
@@ -66,9 +70,12 @@ def local_time(at: datetime, tz: str | None) -> str:
 
 
 def severity_of(event_type: str, payload: dict[str, Any]) -> str:
-    """The alarm's severity, or the work order's priority mapped onto one."""
+    """The alarm's severity, the work order's priority mapped onto one, a hazard's grade
+    (重大 counts as major)."""
     if event_type.startswith("alarm."):
         return str(payload.get("severity") or "")
+    if event_type.startswith("hazard."):
+        return "major" if payload.get("grade") == "major" else ("minor" if payload.get("grade") else "")
     return PRIORITY_SEVERITY.get(str(payload.get("priority") or "").lower(), "")
 
 
@@ -100,7 +107,9 @@ def render(event_type: str, payload: dict[str, Any], occurred_at: datetime, *, l
         level = prio
         if prio:
             lines.append(t("Priority: %(value)s", value=prio))
-        link = f"/workorders/{payload.get('id')}"
+        link = (f"/hazards/{payload.get('id')}" if event_type.startswith("hazard.")
+                else "/inspections" if event_type.startswith("inspection.")
+                else f"/workorders/{payload.get('id')}")
     if equipment:
         lines.append(t("Equipment: %(value)s", value=equipment))
     lines.append(t("Time: %(value)s", value=local_time(occurred_at, tz)))

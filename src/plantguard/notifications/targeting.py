@@ -6,7 +6,8 @@ event's enterprise: a rule, a user, a team or a channel of another enterprise is
 reached, even if a payload names its id.
 
 Audience terms: ``roles`` (every active user with that role), ``team_leader`` (the leader of
-the work order's team, or for an alarm of the teams working the equipment's area),
+the work order's or inspection's team, or for an alarm of the teams working the equipment's
+area, for a hazard of the teams working its area),
 ``team_members``, ``assignee`` (the work order's ``assignee_user_id``), ``escalation_targets``
 (a ``workorder.escalated`` event's ``target_user_ids``: the next level), ``user_ids`` and
 ``all_group_channels`` (every enabled robot of the enterprise).
@@ -48,6 +49,14 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
      "audience": {"assignee": True}, "channels": ["inapp"]},
     {"name": "repeated alarm: assignee", "event": "workorder.alarm_attached", "min_severity": None,
      "audience": {"assignee": True}, "channels": ["inapp"]},
+    {"name": "missed inspection: team and assignees", "event": "inspection.missed", "min_severity": None,
+     "audience": {"team_leader": True, "escalation_targets": True}, "channels": ["inapp"]},
+    {"name": "new hazard: safety managers and the area's team leader", "event": "hazard.reported",
+     "min_severity": None, "audience": {"roles": ["safety_manager"], "team_leader": True}, "channels": ["inapp"]},
+    {"name": "hazard rectified, acceptance due: safety managers and team leader", "event": "hazard.submitted",
+     "min_severity": None, "audience": {"roles": ["safety_manager"], "team_leader": True}, "channels": ["inapp"]},
+    {"name": "overdue hazard: safety managers and team leader", "event": "hazard.overdue", "min_severity": None,
+     "audience": {"roles": ["safety_manager"], "team_leader": True}, "channels": ["inapp"]},
 )
 
 
@@ -76,11 +85,14 @@ def _team_ids(session: Session, ent: int, event_type: str, payload: Mapping[str,
     if payload.get("team_id"):
         return [int(payload["team_id"])]
     eq_id = payload.get("equipment_id")
+    area = None
     if event_type.startswith("alarm.") and eq_id:
         area = session.scalar(select(Equipment.area_id).where(Equipment.id == int(eq_id),
                                                               Equipment.enterprise_id == ent))
-        if area is not None:
-            return list(session.scalars(select(Team.id).where(Team.enterprise_id == ent, Team.area_id == area)))
+    elif event_type.startswith(("hazard.", "inspection.")) and payload.get("area_id"):
+        area = int(payload["area_id"])  # the teams working where the hazard was found
+    if area is not None:
+        return list(session.scalars(select(Team.id).where(Team.enterprise_id == ent, Team.area_id == area)))
     return []
 
 

@@ -1,0 +1,87 @@
+"""The inspection tick: make the current windows' tasks and mark ended ones missed.
+
+Runs like the work-order escalation tick: in the process holding the ``inspections`` leader
+lock, every ``PLANTGUARD_INSPECTION_TICK_S`` seconds (default 60; 0 = off). Both steps are
+idempotent (unique task key; missed is a status change), so a late or doubled tick changes
+nothing twice. Time is a parameter (``tick(factory, now)``), which is how the tests drive it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from plantguard.core.db import utcnow
+from plantguard.events.leader import LeaderLock
+from plantguard.inspections import plans, tasks
+
+log = logging.getLogger("plantguard.inspections")
+DEFAULT_TICK_S = 60.0
+ENV = "PLANTGUARD_INSPECTION_TICK_S"
+
+
+def tick(factory: sessionmaker[Session], now: datetime | None = None) -> tuple[int, int]:
+    """(tasks made, tasks marked missed). Missed first: a window that just ended is settled
+    before the next one's task is made."""
+    at = now or utcnow()
+    with factory() as session:
+        missed = tasks.mark_missed(session, at)
+        session.commit()
+    for attempt in range(2):
+        with factory() as session:
+            try:
+                made = plans.generate(session, at)
+                session.commit()
+                return made, missed
+            except IntegrityError:  # a plan saved at this moment made the same task: again
+                session.rollback()
+                if attempt:
+                    raise
+    return 0, missed
+
+
+def tick_interval() -> float:
+    raw = os.environ.get(ENV, "")
+    try:
+        value = float(raw) if raw else DEFAULT_TICK_S
+    except ValueError:
+        value = DEFAULT_TICK_S
+    return max(0.0, value)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def tick_when_leader(factory: sessionmaker[Session], lock: LeaderLock, stop: asyncio.Event, interval: float,
+                           clock: Callable[[], datetime] = utcnow, retry_s: float = 5.0) -> None:
+    try:
+        while not stop.is_set():
+            try:
+                leader = await asyncio.to_thread(lock.try_acquire)
+            except Exception:  # the database is away: try again later
+                log.exception("inspection leader lock")
+                leader = False
+            if leader:
+                while not stop.is_set():
+                    await _wait(stop, interval)
+                    if stop.is_set():
+                        break
+                    try:
+                        made, missed = await asyncio.to_thread(tick, factory, clock())
+                        if made or missed:
+                            log.info("inspection tick: %d tasks made, %d missed", made, missed)
+                    except Exception:  # logged and retried next period; never kills the app
+                        log.exception("inspection tick failed")
+                return
+            await _wait(stop, retry_s)
+    finally:
+        await asyncio.to_thread(lock.release)
