@@ -32,7 +32,11 @@ ledger.install()
 # Apps built by tests do not run connectors unless a test asks for them, and nothing a test
 # starts writes under the checkout's ./var.
 os.environ.setdefault("PLANTGUARD_INGEST", "0")
+os.environ.setdefault("PLANTGUARD_WARM_UP_CLASSIFIER", "0")
 os.environ.setdefault("PLANTGUARD_VAR_DIR", tempfile.mkdtemp(prefix="plantguard-test-var-"))
+# `plantguard run` / `demo seed` in subprocesses: skip the dual-prevention demo history (tens of
+# seconds); tests/demo/test_dual_prevention_seed.py seeds it directly.
+os.environ.setdefault("PLANTGUARD_DEMO_DUAL_PREVENTION", "0")
 
 
 @dataclass

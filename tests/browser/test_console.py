@@ -323,8 +323,10 @@ def test_dashboard_and_ledger_in_chinese(open_session: Callable[..., Session], s
     # The panels of modules still to come explain what they will show.
     expect(page.locator("#panel-alarms h2")).to_have_text("当前报警")
     expect(page.locator("#panel-alarms .empty")).to_contain_text("报警")
-    for panel in ("#panel-workorders", "#panel-hazards", "#panel-permits"):
+    for panel in ("#panel-workorders", "#panel-permits"):
         expect(page.locator(f"{panel} .empty")).to_have_text(CJK)
+    # The dual-prevention panel: the demo's hazard figures, or what will appear there.
+    expect(page.locator("#panel-hazards #dp-open, #panel-hazards .empty")).to_have_count(1)
     # Demo certificates are dated relative to today, so some always expire soon.
     assert page.locator("#panel-certs tbody tr").count() > 0
     save_shot(page, tmp_path, "dashboard-zh-desktop.png", full_page=True)

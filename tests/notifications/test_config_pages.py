@@ -22,6 +22,7 @@ from plantguard.core.i18n import gettext
 from plantguard.notifications.dispatcher import Dispatcher
 from plantguard.notifications.models import NotificationChannel, NotificationRule
 from plantguard.notifications.policy import Throttle
+from plantguard.notifications.targeting import DEFAULT_RULES
 from tests.api.conftest import build_app
 from tests.conftest import Db
 from tests.factories import Tenant, make_tenant
@@ -141,7 +142,8 @@ def test_rules_editor_save_refuse_restore(web: Web) -> None:
     token = web.as_("safety_manager")
     c = web.client
     page = c.get("/notifications/rules").text
-    assert 'id="rules-defaults"' in page and page.count('class="card rule') == 10 + 1  # defaults + a blank row
+    # the defaults and one blank row to add a rule
+    assert 'id="rules-defaults"' in page and page.count('class="card rule') == len(DEFAULT_RULES) + 1
     form = {"csrf_token": token, "rows": "3",
             **_rule(0, name="closed to managers", event="workorder.closed", roles=["safety_manager", "admin"],
                     channels=["inapp", "email"], min_severity="major", assignee="on", enabled="on"),

@@ -64,6 +64,9 @@ def api_router() -> APIRouter:
     from plantguard.risk.map_api import router as risk_map
 
     api.include_router(risk_map)
+    from plantguard.dualprevention.api import router as dual_prevention
+
+    api.include_router(dual_prevention)
     return api
 
 
@@ -147,6 +150,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 rt.tasks.append(asyncio.create_task(inspection_ticker.tick_when_leader(
                     rt.factory, lock_for(rt.engine, settings.var_dir, "inspections"), stop,
                     inspection_ticker.tick_interval())))
+        if settings.warm_up_classifier:
+            from plantguard.hazards import classifier
+
+            rt.tasks.append(asyncio.create_task(asyncio.to_thread(classifier.warm_up)))
         if settings.ingest:
             from plantguard.ingest.service import IngestService
 
@@ -246,4 +253,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from plantguard.risk.map_views import mount as mount_risk_map
 
     mount_risk_map(app)
+    from plantguard.dualprevention.views import mount as mount_dual_prevention
+
+    mount_dual_prevention(app)
     return app

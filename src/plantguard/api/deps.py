@@ -62,6 +62,17 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
         _close(session)
 
 
+async def writer_session(request: Request) -> AsyncIterator[Session]:
+    """A writing session whatever the method: for the few reads that create a row on first
+    use (a risk point's QR token, its generated checklist). On SQLite a read-only session
+    cannot take the write lock mid-transaction; this one takes it up front (BEGIN IMMEDIATE)."""
+    session = runtime(request).factory()
+    try:
+        yield session
+    finally:
+        _close(session)
+
+
 def _close(session: Session) -> None:
     session.rollback()
     session.close()

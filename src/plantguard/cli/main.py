@@ -69,10 +69,35 @@ def demo_seed() -> None:
     """Create the demo vehicle-parts plant and its accounts (does nothing if it exists)."""
     from plantguard.demo.seed import DEMO_PASSWORD, seed_demo
 
-    rt = _factory(_settings())
+    settings = _settings()
+    rt = _factory(settings)
     summary = seed_demo(rt.factory)
     typer.echo("demo plant created" if summary.created else "demo plant already present")
+    _seed_dual_prevention(rt, settings)
     _print_accounts([a for a in summary.accounts], DEMO_PASSWORD)
+
+
+def _seed_dual_prevention(rt: Any, settings: Settings) -> None:
+    """The demo's risk register, site plan, inspection plans and hazard history (once per
+    database: each part is skipped when present). ``PLANTGUARD_DEMO_DUAL_PREVENTION=0`` skips it:
+    writing a year of history through the services takes tens of seconds, which the test
+    suite's subprocess runs of ``plantguard run`` must not pay."""
+    import os
+    import time
+
+    from plantguard.demo.dual_prevention import seed_dual_prevention
+
+    if os.environ.get("PLANTGUARD_DEMO_DUAL_PREVENTION", "1").strip().lower() in ("0", "false", "no", "off"):
+        return
+    started = time.monotonic()
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    dp = seed_dual_prevention(rt.factory, settings.var_dir)
+    if not dp.created:
+        typer.echo("dual prevention demo data present (kept)")
+        return
+    typer.echo(f"dual prevention demo data: {dp.points} risk points, {dp.plans} inspection plans with "
+               f"{dp.tasks} past tasks, {dp.hazards} hazards over a year "
+               f"({time.monotonic() - started:.0f} s; {dp.suppressed_events} historic events not sent)")
 
 
 def _print_accounts(accounts: list[tuple[str, str]], password: str) -> None:
@@ -168,6 +193,7 @@ def run(
 
         summary = seed_demo(rt.factory)
         typer.echo("demo plant created" if summary.created else "demo plant present (data kept)")
+        _seed_dual_prevention(rt, settings)
         _print_accounts(summary.accounts, DEMO_PASSWORD)
     simulator = _start_simulator(rt) if simulate and demo else None
     if simulator is not None:

@@ -54,6 +54,9 @@ class Settings:
     ingest_max_past_s: float = field(default_factory=lambda: float(_env("INGEST_MAX_PAST_S", "604800")))
     # Fraction of a point's span beyond its range still accepted (instrument over/under-range).
     ingest_range_margin: float = field(default_factory=lambda: float(_env("INGEST_RANGE_MARGIN", "0.05")))
+    # Train the hazard-text classifier in the background at start-up (a few seconds of CPU), so
+    # the first reporter's suggestion does not wait for it. Off in the test suite.
+    warm_up_classifier: bool = field(default_factory=lambda: _env("WARM_UP_CLASSIFIER", "1") == "1")
 
     def __post_init__(self) -> None:
         if not self.database_url:

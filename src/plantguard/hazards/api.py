@@ -95,7 +95,7 @@ def suggest(body: SuggestIn, actor: Actor = Depends(current_actor)) -> Any:
     s = service.suggest(body.text)
     if s is None:
         return SuggestOut(available=False)
-    return SuggestOut(available=True, category=s["category"], grade=s["grade"], confidence=s["confidence"])
+    return SuggestOut(available=True, **s)
 
 
 @router.get("/hazards/{item_id}", response_model=HazardDetail,

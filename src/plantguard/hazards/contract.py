@@ -11,6 +11,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from sqlalchemy.orm import Session
 
     from plantguard.core.permissions import Actor
@@ -65,17 +67,20 @@ HAZARD_EVENTS: tuple[str, ...] = (
 
 def report_from_inspection(session: Session, actor: Actor, *, risk_point_id: int | None, area_id: int,
                            equipment_id: int | None, description: str, source_ref: str,
-                           photo_ids: list[int] | None = None) -> int:
+                           photo_ids: list[int] | None = None, now: datetime | None = None) -> int:
     """Raise a hazard for a failed inspection item, in the caller's transaction; returns its id.
 
     ``source_ref`` identifies the inspection record (e.g. ``inspection:12/item:3``);
     ``photo_ids`` are ids of hazard attachments already stored (ignored when unknown). The
     caller needs ``hazards.report``; the classifier's suggestion is stored beside the hazard.
-    The ``hazard.reported`` event goes to the outbox with the caller's session.
+    The ``hazard.reported`` event goes to the outbox with the caller's session. ``now`` is the
+    moment of the failed check (the inspection's own clock), so the hazard is reported when
+    the item failed.
     """
     from plantguard.hazards import service
 
     hazard = service.report(session, actor, {
         "description": description, "area_id": area_id, "equipment_id": equipment_id,
-        "risk_point_id": risk_point_id}, source="inspection", source_ref=source_ref, photo_ids=photo_ids)
+        "risk_point_id": risk_point_id}, source="inspection", source_ref=source_ref, photo_ids=photo_ids,
+        now=now)
     return hazard.id

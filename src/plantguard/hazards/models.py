@@ -5,9 +5,9 @@ Why ``hazard`` is ``Audited`` while ``hazard_event`` is not: a hazard changes at
 every step must be in the ledger; the event table is its readable history, written in the
 same transaction as the change and never updated (like work orders).
 
-Why ``risk_point_id`` has no foreign key: the risk register is built in parallel (migration
-0010) and a hazard must outlive a deleted risk point; the service checks the id exists in the
-caller's enterprise when one is given.
+``risk_point_id`` is a foreign key with ``SET NULL``: a hazard must outlive a deleted risk
+point (the register deactivates rather than deletes, but a hazard record is evidence); the
+service checks the id belongs to the caller's enterprise.
 
 The classifier's suggestion (``suggested_*``) is stored beside what people chose
 (``category``, ``grade``): it is advice, never silently applied.
@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from plantguard.audit.mixin import Audited
@@ -65,7 +65,8 @@ class Hazard(Audited, TenantMixin, TimestampMixin, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     area_id: Mapped[int] = mapped_column(ForeignKey("area.id", ondelete="RESTRICT"), index=True)
     equipment_id: Mapped[int | None] = mapped_column(ForeignKey("equipment.id", ondelete="SET NULL"), default=None)
-    risk_point_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), default=None)
+    risk_point_id: Mapped[int | None] = mapped_column(ForeignKey("risk_point.id", ondelete="SET NULL"), default=None,
+                                                      index=True)
     location: Mapped[str] = mapped_column(String(300), default="")
     lat: Mapped[float | None] = mapped_column(Float, default=None)
     lon: Mapped[float | None] = mapped_column(Float, default=None)

@@ -36,11 +36,19 @@ class SuggestIn(Input):
     text: Annotated[str, StringConstraints(max_length=5000), Storable]
 
 
+class SuggestedCategory(BaseModel):
+    category: str
+    p: float
+
+
 class SuggestOut(BaseModel):
     available: bool
     category: str | None = None
     grade: str | None = None
-    confidence: float | None = None
+    confidence: float | None = None  # probability of the category
+    grade_confidence: float | None = None
+    confident: bool = False  # below the bar the page asks the reporter to choose instead
+    top: list[SuggestedCategory] = []
 
 
 class NoteIn(Input):

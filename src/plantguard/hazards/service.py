@@ -13,7 +13,6 @@ and the outbox event together.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from datetime import datetime
 from pathlib import Path
@@ -63,29 +62,19 @@ def who(actor: Actor) -> Who:
     return Who(user_id=actor.user_id or None, name=actor.display_name or actor.username)
 
 
-def _optional(module: str) -> Any:
-    """A sibling module built in parallel (classifier, stamping); None while it is absent."""
-    try:
-        return importlib.import_module(f"plantguard.hazards.{module}")
-    except ImportError:
-        return None
-
-
 def suggest(text: str) -> dict[str, Any] | None:
-    """The classifier's suggestion for ``text`` (category, grade, confidence), or None."""
-    mod = _optional("classifier")
-    if mod is None or not text.strip():
+    """The classifier's suggestion for ``text`` (``Suggestion.to_dict``), or None when the text
+    gives it nothing to go on."""
+    from plantguard.hazards import classifier
+
+    if not text.strip():
         return None
     try:
-        s = mod.suggest(text)
+        s = classifier.suggest(text)
     except Exception:  # advice only: a broken model must not stop a report
         log.exception("hazard classifier failed")
         return None
-    out = {"category": str(s.category), "grade": str(s.grade), "confidence": float(s.confidence)}
-    for extra in ("category_confidence", "grade_confidence", "alternatives"):
-        if hasattr(s, extra):
-            out[extra] = getattr(s, extra)
-    return out
+    return s.to_dict() if s is not None else None
 
 
 def _ref(session: Session, actor: Actor, model: Any, ident: int | None, field: str, label: str) -> None:
@@ -99,16 +88,9 @@ def _ref(session: Session, actor: Actor, model: Any, ident: int | None, field: s
 def _risk_point_ok(session: Session, actor: Actor, ident: int | None) -> None:
     if ident is None:
         return
-    mod = _optional_risk()
-    if mod is not None:
-        _ref(session, actor, mod, ident, "risk_point_id", N_("Risk point"))
+    from plantguard.risk.models import RiskPoint
 
-
-def _optional_risk() -> Any:
-    try:
-        return getattr(importlib.import_module("plantguard.risk.models"), "RiskPoint", None)
-    except ImportError:
-        return None
+    _ref(session, actor, RiskPoint, ident, "risk_point_id", N_("Risk point"))
 
 
 def _choice(value: str | None, allowed: tuple[str, ...] | list[str], field: str) -> list[FieldError]:
@@ -453,15 +435,12 @@ def close(session: Session, actor: Actor, hazard_id: int, note: str = "", now: d
 
 
 def _stamp(data: bytes, hazard: Hazard, at: datetime, area_name: str) -> bytes | None:
-    """Time and place stamped into the image by ``hazards.stamp`` when that module is present."""
-    mod = _optional("stamp")
-    if mod is None or not hasattr(mod, "stamp_photo"):
-        return None
+    """Time and place stamped into the image (``hazards.stamp``); None keeps the original."""
+    from plantguard.hazards.stamp import stamp_photo
+
     place = " · ".join(p for p in (area_name, hazard.location) if p)
     try:
-        out = mod.stamp_photo(data, at=at, place=place, lat=hazard.lat, lon=hazard.lon, number=hazard.number)
-    except TypeError:
-        out = mod.stamp_photo(data, at=at, place=place, lat=hazard.lat, lon=hazard.lon)
+        out = stamp_photo(data, at=at, place=place, lat=hazard.lat, lon=hazard.lon, number=hazard.number)
     except Exception:  # the original is kept rather than losing the evidence
         log.exception("hazard photo stamping failed")
         return None

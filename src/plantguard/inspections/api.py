@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from plantguard.api.crud import ItemId, Limit, Offset, RefId, model_response
-from plantguard.api.deps import GuardedRoute, acting, current_actor, db_session, requires, runtime
+from plantguard.api.deps import GuardedRoute, acting, current_actor, db_session, requires, runtime, writer_session
 from plantguard.core.errors import FieldError, NotFound, ValidationFailed
 from plantguard.core.i18n import N_
 from plantguard.core.permissions import Actor, Perm
@@ -219,7 +219,7 @@ def _checklist(session: Session, actor: Actor, risk_point_id: int) -> ChecklistO
 @router.get("/inspection-checklists/{item_id}", response_model=ChecklistOut,
             summary="A risk point's checklist (generated from its control measures on first use)")
 def read_checklist(item_id: ItemId, actor: Actor = Depends(current_actor),
-                   session: Session = Depends(db_session)) -> Any:
+                   session: Session = Depends(writer_session)) -> Any:
     checklists.point_of(session, actor, item_id)
     if actor.can(Perm.MANAGE_INSPECTIONS):
         checklists.ensure(acting(session, actor), actor.enterprise_id, item_id)
@@ -291,7 +291,7 @@ def reorder(item_id: ItemId, body: OrderIn, actor: Actor = Depends(current_actor
 
 @router.get("/inspection-tags/{item_id}/qr.{fmt}", summary="A point's QR code (svg or png)")
 def tag_qr(request: Request, item_id: ItemId, fmt: str, actor: Actor = Depends(current_actor),
-           session: Session = Depends(db_session)) -> Any:
+           session: Session = Depends(writer_session)) -> Any:
     actor.require(Perm.MANAGE_INSPECTIONS)
     if fmt not in ("svg", "png"):
         raise ValidationFailed([FieldError("fmt", N_("Must be one of: %(expected)s"), {"expected": "svg, png"})])
@@ -316,7 +316,7 @@ def renew_tag(request: Request, item_id: ItemId, actor: Actor = Depends(current_
 
 @router.get("/inspection-labels", summary="Printable QR labels (PDF, A4, CJK font embedded)")
 def labels_pdf(request: Request, plan_id: RefId = None, area_id: RefId = None,
-               actor: Actor = Depends(current_actor), session: Session = Depends(db_session)) -> Any:
+               actor: Actor = Depends(current_actor), session: Session = Depends(writer_session)) -> Any:
     sheet = labels.collect(acting(session, actor), actor, str(request.base_url), plan_id=plan_id, area_id=area_id)
     session.commit()
     return Response(labels.pdf(sheet), media_type="application/pdf",

@@ -300,7 +300,7 @@ def submit_results(session: Session, actor: Actor, task_id: int, checkin_id: int
             row.hazard_id = report_from_inspection(
                 session, actor, risk_point_id=point.id, area_id=point.area_id, equipment_id=point.equipment_id,
                 description=description[:2000], source_ref=f"inspection:{task.id}/item:{item.id}/result:{row.id}",
-                photo_ids=None)
+                photo_ids=None, now=at)
             hazard_ids.append(row.hazard_id)
     task.status, task.done_at, task.done_by = "done", at, actor.user_id or None
     session.flush()

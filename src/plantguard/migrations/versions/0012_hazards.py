@@ -85,6 +85,7 @@ def upgrade() -> None:
     sa.Column('updated_at', plantguard.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['accepted_by'], ['app_user.id'], name=op.f('fk_hazard_accepted_by_app_user'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['area_id'], ['area.id'], name=op.f('fk_hazard_area_id_area'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['risk_point_id'], ['risk_point.id'], name=op.f('fk_hazard_risk_point_id_risk_point'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['closed_by'], ['app_user.id'], name=op.f('fk_hazard_closed_by_app_user'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['enterprise_id'], ['enterprise.id'], name=op.f('fk_hazard_enterprise_id_enterprise'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['equipment_id'], ['equipment.id'], name=op.f('fk_hazard_equipment_id_equipment'), ondelete='SET NULL'),
@@ -98,6 +99,7 @@ def upgrade() -> None:
     op.create_index(op.f('ix_hazard_area_id'), 'hazard', ['area_id'], unique=False)
     op.create_index('ix_hazard_ent_status', 'hazard', ['enterprise_id', 'status'], unique=False)
     op.create_index(op.f('ix_hazard_enterprise_id'), 'hazard', ['enterprise_id'], unique=False)
+    op.create_index(op.f('ix_hazard_risk_point_id'), 'hazard', ['risk_point_id'], unique=False)
     op.create_table('hazard_attachment',
     sa.Column('id', PK, nullable=False),
     sa.Column('hazard_id', PK, nullable=False),
@@ -147,6 +149,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_hazard_attachment_hazard_id'), table_name='hazard_attachment')
     op.drop_index(op.f('ix_hazard_attachment_enterprise_id'), table_name='hazard_attachment')
     op.drop_table('hazard_attachment')
+    op.drop_index(op.f('ix_hazard_risk_point_id'), table_name='hazard')
     op.drop_index(op.f('ix_hazard_enterprise_id'), table_name='hazard')
     op.drop_index('ix_hazard_ent_status', table_name='hazard')
     op.drop_index(op.f('ix_hazard_area_id'), table_name='hazard')

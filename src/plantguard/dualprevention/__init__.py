@@ -1,0 +1,1 @@
+"""Dual prevention (双重预防) dashboards: KPIs over hazards and inspections, list exports."""
