@@ -7,8 +7,9 @@
 * still overdue every ``escalate_every_hours`` after that → ``hazard.overdue`` again, level 2
   and beyond going to the enterprise's safety managers, at most :data:`MAX_STEPS` times.
 
-Steps are counted from the stamps, so a late tick applies exactly the due steps and two ticks
-at the same moment change nothing. Runs in the process holding the ``hazards`` leader lock,
+Steps are counted from the stamps, so two ticks at the same moment change nothing, and a late
+tick (or a hazard several periods overdue when first seen) goes straight to the level now due
+with one event rather than one per missed step. Runs in the process holding the ``hazards`` leader lock,
 every ``PLANTGUARD_HAZARD_TICK_S`` seconds (default 60; 0 = off). Time is injected.
 """
 
@@ -104,22 +105,26 @@ def tick_session(session: Session, now: datetime, read_factory: sessionmaker[Ses
         assert hazard.deadline_at is not None
         cfg = configs.setdefault(hazard.enterprise_id, deadlines.of(session, hazard.enterprise_id))
         due = _steps(now, hazard.deadline_at, timedelta(hours=cfg.escalate_every_hours))
-        for _ in range(hazard.escalation_level, due):
-            order = None
-            if hazard.overdue_work_order_id is None:
-                order = _open_order(session, hazard, now, read_factory)
-                hazard.overdue_work_order_id = order.id
-            else:
-                order = session.get(WorkOrder, hazard.overdue_work_order_id)
-            hazard.escalation_level = min(hazard.escalation_level + 1, MAX_LEVEL)
-            hazard.last_escalated_at = now
-            to = wo_escalation.targets(session, order, hazard.escalation_level) if order is not None else []
-            lifecycle.record(session, hazard, "overdue", at=now, note="overdue",
-                             detail={"level": hazard.escalation_level, "work_order_id": hazard.overdue_work_order_id,
-                                     "targets": to},
-                             level=hazard.escalation_level, work_order_id=hazard.overdue_work_order_id,
-                             target_user_ids=to)
-            count += 1
+        level = min(due, MAX_LEVEL)
+        if level <= hazard.escalation_level:
+            continue
+        # A hazard found several steps late (a server that was down, a seeded history) jumps
+        # straight to the level now due, with one event: three messages at once would be noise.
+        if hazard.overdue_work_order_id is None:
+            order: WorkOrder | None = _open_order(session, hazard, now, read_factory)
+            assert order is not None
+            hazard.overdue_work_order_id = order.id
+        else:
+            order = session.get(WorkOrder, hazard.overdue_work_order_id)
+        hazard.escalation_level = level
+        hazard.last_escalated_at = now
+        to = wo_escalation.targets(session, order, hazard.escalation_level) if order is not None else []
+        lifecycle.record(session, hazard, "overdue", at=now, note="overdue",
+                         detail={"level": hazard.escalation_level, "work_order_id": hazard.overdue_work_order_id,
+                                 "targets": to},
+                         level=hazard.escalation_level, work_order_id=hazard.overdue_work_order_id,
+                         target_user_ids=to)
+        count += 1
     session.flush()
     return count
 

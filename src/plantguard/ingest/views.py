@@ -427,7 +427,14 @@ def ago(when: datetime | None, now: datetime | None = None) -> str:
 
 
 def when(ts: datetime | None) -> str:
-    return "—" if ts is None else ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    """A moment as the plant reads it: plant time (``PLANTGUARD_PLANT_TZ``, default
+    Asia/Shanghai), which is what people on site compare with their watches and logs."""
+    from plantguard.timeseries.alignment.times import plant_tz
+
+    if ts is None:
+        return "—"
+    aware = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    return aware.astimezone(plant_tz()).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _int_param(raw: str | None) -> int | None:
