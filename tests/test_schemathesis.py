@@ -34,7 +34,7 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 REVOKE = "/api/v1/auth/revoke"
 
 RUN = settings(
-    max_examples=16,  # per operation, alternating en and zh-CN: ~170 operations × 16 calls
+    max_examples=10,  # per operation, alternating en and zh-CN (~250 operations)
     deadline=None,
     derandomize=True,
     suppress_health_check=list(HealthCheck),
