@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import subprocess
 import sys
@@ -180,10 +179,10 @@ def run(
     simulate: Annotated[bool, typer.Option(help="Also run the plant simulator; connect the demo plant to it")] = False,
 ) -> None:
     """Apply migrations, seed the demo plant, and serve the console and API."""
+    from plantguard.core import logs
     from plantguard.core.migrate import upgrade
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    quiet_protocol_libraries()
+    logs.configure()
     settings = _settings()
     if settings.is_sqlite:
         settings.var_dir.mkdir(parents=True, exist_ok=True)
@@ -254,13 +253,6 @@ def _start_simulator(rt: Any) -> subprocess.Popen[bytes] | None:
                f"they run x{DEMO_FAULT_TIME_SCALE:g}: the micro-leak alarm, its work order and notifications "
                "follow in about 1.5 minutes)")
     return proc
-
-
-def quiet_protocol_libraries() -> None:
-    """asyncua logs every subscription publish at INFO (a screenful per second with the demo
-    plant); pymodbus and the MQTT client are chatty too. Their warnings still show."""
-    for name in ("asyncua", "pymodbus", "paho", "aiomqtt", "nats"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 DEMO_HISTORY_DAYS = 60

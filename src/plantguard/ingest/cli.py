@@ -4,7 +4,6 @@ run the connectors without the web server (a dedicated ingest process)."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -122,9 +121,10 @@ def list_cmd(enterprise: Annotated[str | None, typer.Option(help="Enterprise cod
 @ingest_app.command("run")
 def ingest_run() -> None:
     """Run the connectors and the forwarder in this process, until Ctrl-C."""
+    from plantguard.core import logs
     from plantguard.ingest.service import IngestService
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure()
     rt = _runtime()
     service = IngestService(rt.settings, rt.engine, rt.factory)
 

@@ -8,7 +8,6 @@ each takes its share of the readings the ingest leader publishes to JetStream (s
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import signal
 import socket
@@ -22,11 +21,12 @@ def ingest_worker(
     fetch: Annotated[int, typer.Option(min=1, max=64, help="Messages fetched and written per transaction")] = 4,
 ) -> None:
     """Store readings from NATS JetStream (needs PLANTGUARD_BUS_URL=nats://...), until Ctrl-C."""
+    from plantguard.core import logs
     from plantguard.core.db import make_engine
     from plantguard.core.settings import get_settings
     from plantguard.ingest.jetstream import ReadingStreamConfig, StoreWorker, is_nats_url
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure()
     settings = get_settings()
     if not is_nats_url(settings.bus_url):
         typer.echo("PLANTGUARD_BUS_URL must name a NATS server (nats://host:4222) for store workers", err=True)

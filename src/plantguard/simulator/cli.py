@@ -67,7 +67,9 @@ def _run(seed: int, speed: float, modbus_port: int, opcua_port: int, mqtt_url: s
     if not 0 < fault_time_scale <= MAX_TIME_SCALE:
         typer.echo(f"--fault-time-scale: must be above 0 and at most {MAX_TIME_SCALE:g}", err=True)
         raise typer.Exit(2)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from plantguard.core import logs
+
+    logs.configure()
     for noisy in ("asyncua", "pymodbus"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     control = _control()
