@@ -176,12 +176,13 @@ def render_pdf(data: dict[str, Any]) -> bytes:
     story += [grid, Spacer(1, 3 * mm)]
 
     story.append(p(t(N_("Hazard sources and possible consequences")), head))
+    label_consequences = t(N_("possible consequences"))  # outside the f-string, so the catalogue extracts it
     sources: list[HazardSource] = data["sources"]
     if not sources:
         story.append(p("—"))
     for i, src in enumerate(sources, 1):
         cons = "、".join(consequence_label(c) for c in (src.consequences or [])) or "—"
-        story.append(p(f"{i}. {src.name} — {t(N_('possible consequences'))}: {cons}"))
+        story.append(p(f"{i}. {src.name} — {label_consequences}: {cons}"))
 
     measures: dict[str, list[str]] = data["measures"]
     story.append(p(t(N_("Control measures")), head))
@@ -199,7 +200,8 @@ def render_pdf(data: dict[str, Any]) -> bytes:
     story += [p(f"  • {d}") for d in measures.get("emergency", [])] or [p("—")]
 
     phone = os.environ.get("PLANTGUARD_EMERGENCY_PHONE", "").strip() or "________________"
-    story += [Spacer(1, 3 * mm), p(f"{t(N_('Emergency phone'))}: {phone}", head), Spacer(1, 6 * mm)]
+    label_phone = t(N_("Emergency phone"))  # outside the f-string, so the catalogue extracts it
+    story += [Spacer(1, 3 * mm), p(f"{label_phone}: {phone}", head), Spacer(1, 6 * mm)]
     enterprise: Enterprise | None = data["enterprise"]
     story.append(p(" · ".join(x for x in (enterprise.name if enterprise else "", f"PlantGuard {__version__}") if x),
                    small))
