@@ -30,7 +30,7 @@ from plantguard.tenancy.models import TenantMixin
 
 FREQUENCIES: dict[str, str] = {"shift": N_("Every shift"), "day": N_("Daily"), "week": N_("Weekly"),
                                "month": N_("Monthly"), "quarter": N_("Quarterly")}
-TASK_STATUSES: dict[str, str] = {"open": N_("Due"), "done": N_("Done"), "missed": N_("Missed")}
+TASK_STATUSES: dict[str, str] = {"open": N_("To inspect"), "done": N_("Done"), "missed": N_("Missed")}
 OUTCOMES: dict[str, str] = {"ok": N_("OK"), "not_ok": N_("Not OK")}
 GEO_STATUSES: dict[str, str] = {"ok": N_("Location recorded"), "denied": N_("Location permission denied"),
                                 "unavailable": N_("Location unavailable"), "absent": N_("No location sent")}
