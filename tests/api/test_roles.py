@@ -49,6 +49,12 @@ EXPECTED = {
     "hazards.manage": {"admin", "safety_manager", "team_leader"},
     "hazards.rectify": {"admin", "safety_manager", "team_leader", "worker", "contractor"},
     "hazards.accept": {"admin", "safety_manager", "team_leader"},
+    "permits.apply": {"admin", "safety_manager", "team_leader", "contractor"},
+    "permits.approve": {"admin", "safety_manager", "team_leader"},
+    "permits.work": {"admin", "safety_manager", "team_leader", "worker", "contractor"},
+    "permits.accept": {"admin", "safety_manager", "team_leader"},
+    "permits.manage": {"admin", "safety_manager"},
+    "contractors.manage": {"admin", "safety_manager"},
 }
 
 

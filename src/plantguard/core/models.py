@@ -6,6 +6,7 @@ from __future__ import annotations
 def import_all() -> None:
     import plantguard.assets.models
     import plantguard.audit.models
+    import plantguard.contractors.models
     import plantguard.detection.alarms.models
     import plantguard.detection.rules.models
     import plantguard.events.models
@@ -13,6 +14,7 @@ def import_all() -> None:
     import plantguard.ingest.models
     import plantguard.inspections.models
     import plantguard.notifications.models
+    import plantguard.permits.models
     import plantguard.risk.models
     import plantguard.risk.siteplan_models
     import plantguard.tenancy.models

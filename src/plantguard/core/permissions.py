@@ -61,6 +61,19 @@ class Perm(StrEnum):
     RECTIFY_HAZARDS = "hazards.rectify"
     # Accepting (验收) someone else's rectification.
     ACCEPT_HAZARDS = "hazards.accept"
+    # Special work permits (特殊作业票, GB 30871-2022). Applying: fill in and submit a permit.
+    APPLY_PERMITS = "permits.apply"
+    # Signing an approval step — only for the approver roles one is assigned to (PermitApprover).
+    APPROVE_PERMITS = "permits.approve"
+    # Working under a permit: gas analyses, briefing, guardian/work-leader sign-offs, start,
+    # suspend, resume, complete.
+    WORK_PERMITS = "permits.work"
+    # Completion acceptance (完工验收) of someone else's work.
+    ACCEPT_PERMITS = "permits.accept"
+    # Permit settings: approver assignments, BPMN processes, night window and holidays; cancel any.
+    MANAGE_PERMITS = "permits.manage"
+    # Contractors (相关方): companies, qualifications, inductions, their workers' admission.
+    MANAGE_CONTRACTORS = "contractors.manage"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
@@ -90,6 +103,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
             Perm.MANAGE_HAZARDS,
             Perm.RECTIFY_HAZARDS,
             Perm.ACCEPT_HAZARDS,
+            Perm.APPLY_PERMITS,
+            Perm.APPROVE_PERMITS,
+            Perm.WORK_PERMITS,
+            Perm.ACCEPT_PERMITS,
+            Perm.MANAGE_PERMITS,
+            Perm.MANAGE_CONTRACTORS,
         }
     ),
     # A team leader keeps the equipment ledger of the line current (status, points) and
@@ -98,13 +117,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
         {Perm.READ, Perm.READ_AUDIT, Perm.WRITE_EQUIPMENT, Perm.WRITE_POINTS, Perm.WRITE_TEAMS,
          Perm.HANDLE_ALARMS, Perm.MANAGE_WORKORDERS, Perm.HANDLE_WORKORDERS, Perm.ACCEPT_WORKORDERS,
          Perm.MANAGE_INSPECTIONS, Perm.PERFORM_INSPECTIONS, Perm.REPORT_HAZARDS, Perm.MANAGE_HAZARDS,
-         Perm.RECTIFY_HAZARDS, Perm.ACCEPT_HAZARDS}
+         Perm.RECTIFY_HAZARDS, Perm.ACCEPT_HAZARDS, Perm.APPLY_PERMITS, Perm.APPROVE_PERMITS, Perm.WORK_PERMITS,
+         Perm.ACCEPT_PERMITS}
     ),
     # A worker on the line acknowledges the alarm in front of them and works the tasks given to them.
     Role.WORKER: frozenset({Perm.READ, Perm.HANDLE_ALARMS, Perm.HANDLE_WORKORDERS, Perm.PERFORM_INSPECTIONS,
-                            Perm.REPORT_HAZARDS, Perm.RECTIFY_HAZARDS}),
+                            Perm.REPORT_HAZARDS, Perm.RECTIFY_HAZARDS, Perm.WORK_PERMITS}),
     # A contractor's worker handles the tasks assigned to them, nothing else.
-    Role.CONTRACTOR: frozenset({Perm.READ, Perm.HANDLE_WORKORDERS, Perm.REPORT_HAZARDS, Perm.RECTIFY_HAZARDS}),
+    # A contractor's work leader applies for and works under permits for their own jobs.
+    Role.CONTRACTOR: frozenset({Perm.READ, Perm.HANDLE_WORKORDERS, Perm.REPORT_HAZARDS, Perm.RECTIFY_HAZARDS,
+                                Perm.APPLY_PERMITS, Perm.WORK_PERMITS}),
     Role.AUDITOR: frozenset({Perm.READ, Perm.READ_AUDIT}),
 }
 

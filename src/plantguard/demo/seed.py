@@ -369,6 +369,7 @@ def _write(session: Session, data: Mapping[str, Any], today: date) -> Enterprise
                 Certificate(
                     enterprise_id=eid,
                     kind=str(kind["name"]),
+                    kind_code=str(cert["kind"]),
                     number=str(cert.get("number") or f"DEMO-{cert['kind']}-{spec['employee_no']}"),
                     issued_by=str(cert.get("issued_by") or kind.get("issued_by", "")),
                     issued_on=issued_on,

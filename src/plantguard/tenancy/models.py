@@ -104,6 +104,10 @@ class Person(Audited, TenantMixin, TimestampMixin, Base):
     job_title: Mapped[str] = mapped_column(String(100), default="")
     team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id", ondelete="SET NULL"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
+    # A contractor's worker (相关方人员): the company they work for (contractors/models.py).
+    contractor_company_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contractor_company.id", ondelete="SET NULL", use_alter=True,
+                   name="fk_person_contractor_company_id_contractor_company"), default=None, index=True)
 
     skills: Mapped[list[SkillTag]] = relationship(secondary=person_skill, lazy="selectin")
     certificates: Mapped[list[Certificate]] = relationship(
@@ -124,6 +128,8 @@ class Certificate(Audited, TenantMixin, TimestampMixin, Base):
     id: Mapped[int] = mapped_column(PK, primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(100))
+    # The kind's code (TZ-WELD, CS-TRAIN, ...): what the permit rules match a work type against.
+    kind_code: Mapped[str] = mapped_column(String(40), default="", index=True)
     number: Mapped[str] = mapped_column(String(100), default="")
     issued_by: Mapped[str] = mapped_column(String(200), default="")
     issued_on: Mapped[date | None] = mapped_column(default=None)
