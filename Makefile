@@ -22,8 +22,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy src/plantguard
 
+# Two worker processes (the suite waits on servers and browsers as much as on CPU). worksteal: each
+# worker starts on one half of the collection, in order, and an idle one takes tests from the end
+# of the other's queue, so a module's server, browser or seeded database is mostly built once; the
+# slowest files come first (SLOW_FIRST in tests/conftest.py) and are never the ones taken.
+# Not loadfile/loadscope: they key tests by node id, and the schemathesis items share one, so all
+# but one of them would silently not run.
 unit: $(STAMP)
-	$(VENV)/bin/pytest -n 2   # two worker processes: the suite waits on servers and browsers as much as on CPU
+	$(VENV)/bin/pytest -n 2 --dist worksteal
 
 test: lint typecheck unit
 

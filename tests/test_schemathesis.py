@@ -11,8 +11,10 @@ modes (NUL characters, column lengths, BIGINT range) have explicit regression te
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from sqlalchemy import select
 
 from plantguard.api.app import create_app
 from plantguard.api.runtime import Runtime
+from plantguard.core.db import make_engine, make_session_factory
 from plantguard.core.settings import Settings
 from plantguard.tenancy import auth
 from plantguard.tenancy.models import User
@@ -49,9 +52,7 @@ class Api:
     """The app under test and the way to mint bearer tokens for it without a password round trip."""
 
     def __init__(self, db: Db) -> None:
-        self.db = db
-        make_tenant(db.factory, "E1")
-        make_tenant(db.factory, "E2")
+        self.db = db  # holds enterprises E1 and E2 (``two_tenants``)
         settings_ = Settings(database_url=db.url, bus_url="inprocess://")
         runtime = Runtime(settings_, db.engine, db.factory, db.read_factory)
         # One app object for every item (building one costs about a second of CPU, more than
@@ -78,10 +79,28 @@ class Api:
         return {"Authorization": f"Bearer {token}", "Accept-Language": lang}
 
 
+@pytest.fixture(scope="module")
+def two_tenants(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Path:
+    """The migrated database with enterprises E1 and E2, made once: every item gets a copy."""
+    path = tmp_path_factory.mktemp("schemathesis") / "two-tenants.db"
+    shutil.copy(sqlite_template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    factory = make_session_factory(engine)
+    make_tenant(factory, "E1")
+    make_tenant(factory, "E2")
+    engine.dispose()
+    return path
+
+
 @pytest.fixture
-def api(sqlite_db: Db) -> Iterator[Api]:
-    yield Api(sqlite_db)
+def api(tmp_path: Path, two_tenants: Path) -> Iterator[Api]:
+    path = tmp_path / "plantguard.db"
+    shutil.copy(two_tenants, path)
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    yield Api(Db("sqlite", url, engine, make_session_factory(engine), make_session_factory(engine, read_only=True)))
     shutdown_lifespans()  # stop the app (bus) before its database goes away
+    engine.dispose()
 
 
 def _spec() -> dict[str, Any]:

@@ -12,45 +12,35 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.services import IN_CI
+# The shared browser pieces live in tests/live.py; the names stay importable from here.
+from tests.live import (  # noqa: F401
+    CHROMIUM,
+    DESKTOP,
+    LAUNCH_ARGS,
+    Chromium,
+    Problems,
+    watch,
+)
+from tests.live import free_port as _free_port
+from tests.live import require_browser as _require_browser
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run", "--disable-quic"]
 PASSWORD = "plantguard-demo"
 SHOTS = Path("/tmp/pg-shots")
 CJK = re.compile(r"[\u3400-\u9fff\uff00-\uffef\u3000-\u303f]")
-DESKTOP = {"width": 1366, "height": 900}
-
-
-def _missing(what: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{what} is required for the browser tests (CI=true: not skipped)")
-    pytest.skip(f"{what} is not available: install it to run the browser tests")
-
-
-def _require_browser() -> None:
-    if not CHROMIUM.exists():
-        _missing("Chromium (Debian package chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _missing("Python playwright (pip install playwright; no browser download needed)")
 
 
 # -- the server ------------------------------------------------------------------------------
@@ -83,12 +73,6 @@ class Server:
     def token(self, username: str = "safety") -> str:
         return str(self.api("POST", "/api/v1/auth/token",
                             form={"username": username, "password": PASSWORD})["access_token"])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _command() -> list[str]:
@@ -148,79 +132,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def browser(server: Server) -> Iterator[Any]:
-    """Debian's Chromium; closed before the server is stopped (it depends on it)."""
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@dataclass
-class Problems:
-    """Everything that went wrong in the browser, as readable lines."""
-
-    origin: str
-    allowed: list[tuple[str, re.Pattern[str], int]] = field(default_factory=list)
-    seen: list[str] = field(default_factory=list)
-    offline: bool = False  # the test cut the network: requests failing for that are expected
-
-    def allow(self, method: str, path_pattern: str, status: int) -> None:
-        """An error answer the test provokes on purpose (e.g. 422 for a refused form)."""
-        self.allowed.append((method, re.compile(path_pattern), status))
-
-    def _intended(self, method: str, url: str, status: int) -> bool:
-        path = url[len(self.origin):].split("?", 1)[0]
-        return any(m == method and p.fullmatch(path) and s == status for m, p, s in self.allowed)
-
-    def on_console(self, msg: Any) -> None:
-        if msg.type == "error":
-            loc = msg.location or {}
-            # Chromium reports an error status of a page load as a console error too; those
-            # answers are checked (and allowed, when intended) by on_response.
-            if msg.text.startswith("Failed to load resource: the server responded with a status of"):
-                return
-            if self.offline and "ERR_INTERNET_DISCONNECTED" in msg.text:
-                return
-            self.seen.append(f"console error: {msg.text} ({loc.get('url', '')}:{loc.get('lineNumber', '')})")
-
-    def on_page_error(self, err: Any) -> None:
-        self.seen.append(f"page error: {err}")
-
-    def on_request(self, req: Any) -> None:
-        # Everything is served by PlantGuard itself (vendored scripts, no CDN): plants are
-        # often cut off from the internet.
-        if not req.url.startswith((self.origin + "/", "data:", "blob:")):
-            self.seen.append(f"request to another origin: {req.method} {req.url}")
-
-    def on_request_failed(self, req: Any) -> None:
-        if req.service_worker is not None and req.redirected_from is not None and req.failure == "net::ERR_ABORTED":
-            # The worker fetches navigations with redirect "manual" and hands the redirect to
-            # the page, which follows it itself (that request is watched); Chromium reports the
-            # worker's side of the redirect as aborted.
-            return
-        if self.offline and req.failure == "net::ERR_INTERNET_DISCONNECTED":
-            return
-        if req.failure == "net::ERR_ABORTED" and req.resource_type in ("image", "manifest", "other", "xhr", "fetch"):
-            # Chromium abandons an icon or manifest fetch, and the htmx requests of a page's
-            # live panels, when the page navigates on (a click before the load finished): the
-            # browser cancelled them, the server did not fail (a server failure is a status
-            # >= 400, checked below, or a reset connection, which is not ERR_ABORTED).
-            return
-        self.seen.append(f"request failed: {req.method} {req.url}: {req.failure}")
-
-    def on_response(self, resp: Any) -> None:
-        if (resp.status >= 400 and resp.url.startswith(self.origin + "/")
-                and not self._intended(resp.request.method, resp.url, resp.status)):
-            self.seen.append(f"HTTP {resp.status}: {resp.request.method} {resp.url}")
-
-    def assert_none(self) -> None:
-        assert not self.seen, "browser problems:\n  " + "\n  ".join(self.seen)
+def browser(server: Server, chromium: Chromium) -> Any:
+    """The module's Chromium; set up after the server, so it is closed before the server stops."""
+    return chromium.browser
 
 
 @dataclass
@@ -244,12 +158,7 @@ def open_session(browser: Any, server: Server) -> Iterator[Callable[..., Session
         context_args.setdefault("viewport", DESKTOP)
         ctx = browser.new_context(**context_args)
         ctx.set_default_timeout(10_000)
-        problems = Problems(server.base)
-        ctx.on("console", problems.on_console)
-        ctx.on("page", lambda pg: pg.on("pageerror", problems.on_page_error))
-        ctx.on("request", problems.on_request)
-        ctx.on("requestfailed", problems.on_request_failed)
-        ctx.on("response", problems.on_response)
+        problems = watch(ctx, server.base)
         page = ctx.new_page()
         s = Session(ctx, page, problems, server)
         made.append(s)

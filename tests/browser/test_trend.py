@@ -9,9 +9,6 @@ requests and unexpected 4xx/5xx exactly as in test_console.
 from __future__ import annotations
 
 import re
-import shutil
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,16 +18,9 @@ import pytest
 
 from plantguard.ingest.reading import ReadingBatch, now_us
 from plantguard.timeseries.store import write_batch
-from tests.browser.test_console import (
-    CHROMIUM,
-    DESKTOP,
-    LAUNCH_ARGS,
-    Problems,
-    _free_port,
-    _require_browser,
-    save_shot,
-)
+from tests.browser.test_console import save_shot
 from tests.factories import PASSWORD, Tenant, make_tenant
+from tests.live import DESKTOP, LiveApp, log_in
 from tests.timeseries.test_api import ensure_mounted
 
 pytestmark = pytest.mark.browser
@@ -52,20 +42,8 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Served]:
-    _require_browser()
-    import uvicorn
-
-    from plantguard.api.app import create_app
-    from plantguard.api.runtime import Runtime
-    from plantguard.core.db import make_engine, make_session_factory
-    from plantguard.core.settings import Settings
-
-    path = tmp_path_factory.mktemp("trend") / "plantguard.db"
-    shutil.copy(sqlite_template, path)
-    url = f"sqlite:///{path}"
-    engine = make_engine(url)
-    tenant = make_tenant(make_session_factory(engine), "E1")
+def served(live_app: LiveApp) -> Iterator[Served]:
+    tenant = make_tenant(live_app.factory, "E1")
     # A week of readings up to now: value 10..20 in a slow ramp, one uncertain and one bad
     # reading in the last hour (the chart shows a gap for the bad one).
     end = now_us() - 5 * S
@@ -74,73 +52,22 @@ def served(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
         ts = end - (WEEK - 1 - i) * STEP_S * S
         quality = 2 if i == WEEK - 40 else 1 if i == WEEK - 60 else 0
         b.append(tenant.point_id, ts, None if quality == 2 else 10 + 10 * i / WEEK, quality)
-    write_batch(engine, b)
-    settings = Settings(database_url=url, bus_url="inprocess://", var_dir=path.parent)
-    app = create_app(settings, runtime=Runtime(settings, engine, make_session_factory(engine),
-                                               make_session_factory(engine, read_only=True)))
-    ensure_mounted(app)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield Served(f"http://127.0.0.1:{port}", tenant, engine, 10 + 10 * (WEEK - 1) / WEEK)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        engine.dispose()
-        assert not thread.is_alive(), "the test server did not stop"
-
-
-@pytest.fixture(scope="module")
-def browser(served: Served) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    write_batch(live_app.engine, b)
+    with live_app.serve(ensure_mounted):
+        yield Served(live_app.base, tenant, live_app.engine, 10 + 10 * (WEEK - 1) / WEEK)
 
 
 @pytest.fixture
-def signed_in(browser: Any, served: Served) -> Iterator[Callable[..., Any]]:
-    """Factory: a page of a fresh, signed-in context; no browser problems allowed."""
-    made: list[tuple[Any, Problems]] = []
-
+def signed_in(pages: Callable[..., Any], served: Served) -> Callable[..., Any]:
+    """Factory: a page of a fresh context (zh-CN, desktop unless told), signed in as the worker."""
     def make(**context_args: Any) -> Any:
         context_args.setdefault("locale", "zh-CN")
         context_args.setdefault("viewport", DESKTOP)
-        ctx = browser.new_context(service_workers="block", **context_args)
-        ctx.set_default_timeout(10_000)
-        problems = Problems(served.base)
-        ctx.on("console", problems.on_console)
-        ctx.on("page", lambda pg: pg.on("pageerror", problems.on_page_error))
-        ctx.on("request", problems.on_request)
-        ctx.on("requestfailed", problems.on_request_failed)
-        ctx.on("response", problems.on_response)
-        made.append((ctx, problems))
-        page = ctx.new_page()
-        page.goto(served.url("/login"))
-        page.fill("#username", served.tenant.users["worker"])
-        page.fill("#password", PASSWORD)
-        page.click("form[action='/login'] button[type=submit]")
-        page.wait_for_url(re.compile(r"/dashboard$"))
+        _, page, _ = pages(served.base, service_workers="block", **context_args)
+        log_in(page, served.base, served.tenant.users["worker"], PASSWORD)
         return page
 
-    yield make
-    try:
-        for _, problems in made:
-            problems.assert_none()
-    finally:
-        for ctx, _ in made:
-            ctx.close()
+    return make
 
 
 MAIN_SERIES = """() => {

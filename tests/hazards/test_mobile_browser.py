@@ -7,7 +7,7 @@ no coordinates, the photo stored stamped; "my reports" lists it. Browser problem
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from plantguard.hazards.models import Hazard, HazardAttachment
-from tests.browser.test_console import CHROMIUM, LAUNCH_ARGS, Problems
 from tests.factories import PASSWORD
+from tests.live import Chromium, Problems, log_in
 from tests.workorders.test_detail_browser import Served, served  # noqa: F401  (the module's live server)
 from tests.workorders.test_lifecycle_api import png_bytes
 
@@ -25,34 +25,16 @@ NO_SIDEWAYS = "() => document.documentElement.scrollWidth <= window.innerWidth +
 
 
 @pytest.fixture
-def phone(served: Served) -> Iterator[tuple[Any, Any, Problems]]:  # noqa: F811
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        device = {k: v for k, v in p.devices["Pixel 7"].items() if k != "default_browser_type"}
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        ctx = browser.new_context(**device, locale="zh-CN", service_workers="allow")  # no geolocation grant
-        ctx.set_default_timeout(20_000)
-        problems = Problems(served.base)
-        ctx.on("console", problems.on_console)
-        ctx.on("page", lambda pg: pg.on("pageerror", problems.on_page_error))
-        ctx.on("request", problems.on_request)
-        ctx.on("requestfailed", problems.on_request_failed)
-        ctx.on("response", problems.on_response)
-        page = ctx.new_page()
-        page.goto(served.url("/login?next=/m/hazards/new"))
-        page.fill("#username", served.tenant.users["worker"])
-        page.fill("#password", PASSWORD)
-        page.locator("form[action='/login'] button[type=submit]").tap()
-        page.wait_for_url(re.compile(r"/m/hazards/new$"))
-        page.wait_for_function("() => navigator.serviceWorker.ready.then(() => true)")
-        page.reload(wait_until="networkidle")  # under the worker's control: the page is kept for offline use
-        try:
-            yield ctx, page, problems
-            problems.assert_none()
-        finally:
-            ctx.close()
-            browser.close()
+def phone(pages: Callable[..., Any], chromium: Chromium, served: Served) -> tuple[Any, Any, Problems]:  # noqa: F811
+    """A phone context (zh-CN, no geolocation grant), service worker allowed, signed in as the
+    worker on the report page, reloaded under the worker's control (kept for offline use)."""
+    ctx, page, problems = pages(served.base, timeout=20_000, **chromium.phone, locale="zh-CN",
+                                service_workers="allow")
+    log_in(page, served.base, served.tenant.users["worker"], PASSWORD, start="/login?next=/m/hazards/new",
+           landing=r"/m/hazards/new$", tap=True)
+    page.wait_for_function("() => navigator.serviceWorker.ready.then(() => true)")
+    page.reload(wait_until="networkidle")  # under the worker's control: the page is kept for offline use
+    return ctx, page, problems
 
 
 def test_offline_report_queues_and_syncs_once(phone: tuple[Any, Any, Problems], served: Served,  # noqa: F811

@@ -103,9 +103,13 @@ def test_bad_requests_are_clear_errors(ingest_env: Env) -> None:
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "header"
     r = env.client.post("/api/v1/ingest", headers=auth, json=[{"point": "EQ-1-HP", "value": 999}])  # out of range
     assert r.status_code == 422 and r.json()["refused"] == 1
-    time.sleep(1.5)  # the quarantine is flushed about once a second
-    with env.db.factory() as s:
-        reasons = set(s.scalars(select(QuarantinedInput.reason)))
+    deadline = time.monotonic() + 5  # the quarantine is flushed about once a second
+    while True:
+        with env.db.factory() as s:
+            reasons = set(s.scalars(select(QuarantinedInput.reason)))
+        if "out_of_range" in reasons or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert "out_of_range" in reasons
 
 

@@ -7,7 +7,7 @@ the task done and a hazard raised for the failed item. Browser problems fail the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -19,29 +19,17 @@ from plantguard.audit.ledger import bind_actor
 from plantguard.hazards.models import Hazard
 from plantguard.inspections import plans, tags
 from plantguard.inspections.models import InspectionCheckin, InspectionResult, InspectionTask
-from tests.browser.test_console import CHROMIUM, LAUNCH_ARGS, Problems
 from tests.factories import PASSWORD
 from tests.inspections.conftest import actor_of, make_point
+from tests.live import Chromium
 from tests.workorders.test_detail_browser import Served, served  # noqa: F401  (the module's live server)
 
 pytestmark = pytest.mark.browser
 NO_SIDEWAYS = "() => document.documentElement.scrollWidth <= window.innerWidth + 1"
 
 
-@pytest.fixture(scope="module")
-def handset() -> Iterator[tuple[Any, dict[str, Any]]]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        device = {k: v for k, v in p.devices["Pixel 7"].items() if k != "default_browser_type"}
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        try:
-            yield b, device
-        finally:
-            b.close()
-
-
-def test_scan_check_in_and_results(handset: tuple[Any, dict[str, Any]], served: Served) -> None:  # noqa: F811
+def test_scan_check_in_and_results(pages: Callable[..., Any], chromium: Chromium,
+                                   served: Served) -> None:  # noqa: F811
     srv = served
     point = make_point(SimpleNamespace(factory=srv.factory), srv.tenant, code="RP-SCAN")  # type: ignore[arg-type]
     with srv.factory() as s:
@@ -51,37 +39,29 @@ def test_scan_check_in_and_results(handset: tuple[Any, dict[str, Any]], served: 
                                 "team_id": srv.tenant.team_id}, now=datetime.now(UTC))
         s.commit()
         token = tags.token_of(s, srv.tenant.enterprise_id, point.id)
-    browser, device = handset
-    ctx = browser.new_context(**device, locale="zh-CN", permissions=["geolocation"],
-                              geolocation={"latitude": 31.2304, "longitude": 121.4737, "accuracy": 15})
-    ctx.set_default_timeout(15_000)
-    problems = Problems(srv.base)
-    ctx.on("console", problems.on_console)
-    ctx.on("page", lambda pg: pg.on("pageerror", problems.on_page_error))
-    ctx.on("requestfailed", problems.on_request_failed)
-    try:
-        page = ctx.new_page()
-        page.goto(srv.url(f"/i/{token}"))
-        page.wait_for_url(re.compile(r"/login\?"))
-        page.fill("#username", srv.tenant.users["worker"])
-        page.fill("#password", PASSWORD)
-        page.locator("form[action='/login'] button[type=submit]").tap()
-        page.wait_for_url(srv.url(f"/i/{token}"))
-        assert page.locator("h1").inner_text().startswith("RP-SCAN")
-        assert page.evaluate(NO_SIDEWAYS)
-        page.locator("#insp-checkin").tap()
-        page.wait_for_selector("#insp-form:not([hidden])")
-        items = page.locator("fieldset[data-item]")
-        assert items.count() == 2
-        items.nth(0).locator("input[value=not_ok]").check()
-        items.nth(0).locator("textarea").fill("光电保护失效，遮挡后滑块未停")
-        items.nth(1).locator("input[value=ok]").check()
-        page.locator("#insp-submit").tap()
-        page.wait_for_selector("body[data-done='1']")
-        assert "感谢" in page.locator("#insp-msg").inner_text() or page.locator("#insp-msg").is_visible()
-        problems.assert_none()
-    finally:
-        ctx.close()
+    # The scan page's own answers are the test's to check: only console, page errors and failed requests.
+    _, page, problems = pages(srv.base, timeout=15_000, watch_requests=False, **chromium.phone, locale="zh-CN",
+                             permissions=["geolocation"],
+                             geolocation={"latitude": 31.2304, "longitude": 121.4737, "accuracy": 15})
+    page.goto(srv.url(f"/i/{token}"))
+    page.wait_for_url(re.compile(r"/login\?"))
+    page.fill("#username", srv.tenant.users["worker"])
+    page.fill("#password", PASSWORD)
+    page.locator("form[action='/login'] button[type=submit]").tap()
+    page.wait_for_url(srv.url(f"/i/{token}"))
+    assert page.locator("h1").inner_text().startswith("RP-SCAN")
+    assert page.evaluate(NO_SIDEWAYS)
+    page.locator("#insp-checkin").tap()
+    page.wait_for_selector("#insp-form:not([hidden])")
+    items = page.locator("fieldset[data-item]")
+    assert items.count() == 2
+    items.nth(0).locator("input[value=not_ok]").check()
+    items.nth(0).locator("textarea").fill("光电保护失效，遮挡后滑块未停")
+    items.nth(1).locator("input[value=ok]").check()
+    page.locator("#insp-submit").tap()
+    page.wait_for_selector("body[data-done='1']")
+    assert "感谢" in page.locator("#insp-msg").inner_text() or page.locator("#insp-msg").is_visible()
+    problems.assert_none()
     with srv.factory() as s:
         task = s.scalars(select(InspectionTask).where(InspectionTask.risk_point_id == point.id)).one()
         assert task.status == "done"

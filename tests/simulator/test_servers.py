@@ -441,8 +441,14 @@ def test_plantguard_simulate_runs_until_terminated_and_takes_triggers(tmp_path: 
         assert st is not None
         values = asyncio.run(read_station(mb, st))
         assert 0.0 < values["ST-P01-HP"] <= 40.0
-        # At 60x, the leak has had simulated minutes to develop within a few wall seconds.
-        time.sleep(2.5)
+        # At 60x, the leak has had simulated minutes to develop within a few wall seconds: wait for
+        # the status file to say so (read here; the command below prints the same file).
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            faults = (control.status() or {}).get("faults") or []
+            if faults and faults[0].get("elapsed_s", 0) >= 60.0:
+                break
+            time.sleep(0.1)
         r = cli(["status", "--json"], var)
         faults = orjson.loads(r.stdout)["faults"]
         assert faults[0]["fault"] == "micro-leak" and faults[0]["elapsed_s"] >= 60.0

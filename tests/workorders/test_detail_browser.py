@@ -5,10 +5,6 @@ shows as evidence; the dashboard panel counts open orders. Browser problems fail
 
 from __future__ import annotations
 
-import re
-import shutil
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,8 +15,8 @@ from typing import Any
 import pytest
 
 from plantguard.audit.ledger import bind_actor
-from tests.browser.test_console import CHROMIUM, DESKTOP, LAUNCH_ARGS, Problems, _free_port, _require_browser
 from tests.factories import PASSWORD, Tenant, make_tenant
+from tests.live import DESKTOP, Chromium, LiveApp, log_in
 from tests.workorders.conftest import wire_roster
 
 pytestmark = pytest.mark.browser
@@ -38,84 +34,31 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Served]:
-    _require_browser()
-    import uvicorn
-
-    from plantguard.api.app import create_app
-    from plantguard.api.runtime import Runtime
-    from plantguard.core.db import make_engine, make_session_factory
-    from plantguard.core.settings import Settings
-
-    path = tmp_path_factory.mktemp("workorders") / "plantguard.db"
-    shutil.copy(sqlite_template, path)
-    url = f"sqlite:///{path}"
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
-    tenant = make_tenant(factory, "E1")
-    ids = wire_roster(SimpleNamespace(factory=factory), tenant)  # type: ignore[arg-type]
-    settings = Settings(database_url=url, bus_url="inprocess://", var_dir=path.parent)
-    app = create_app(settings, runtime=Runtime(settings, engine, factory, make_session_factory(engine, read_only=True)))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield Served(f"http://127.0.0.1:{port}", tenant, factory, ids)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        engine.dispose()
-        assert not thread.is_alive(), "the test server did not stop"
+def served(live_app: LiveApp) -> Iterator[Served]:
+    """The module's live server: one tenant, with the work-order roster (a team, its leader, a
+    worker). The phone-page tests of hazards, inspections and work orders use it too."""
+    tenant = make_tenant(live_app.factory, "E1")
+    ids = wire_roster(SimpleNamespace(factory=live_app.factory), tenant)  # type: ignore[arg-type]
+    with live_app.serve():
+        yield Served(live_app.base, tenant, live_app.factory, ids)
 
 
 @pytest.fixture(scope="module")
-def browser(served: Served) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+def browser(served: Served, chromium: Chromium) -> Any:
+    """The module's Chromium (started after the server, so closed before it stops)."""
+    return chromium.browser
 
 
 @pytest.fixture
-def signed_in(browser: Any, served: Served) -> Iterator[Callable[[str], Any]]:
-    made: list[tuple[Any, Problems]] = []
-
+def signed_in(pages: Callable[..., Any], served: Served) -> Callable[[str], Any]:
+    """Factory: a page of a fresh context (English, desktop) signed in as ``role``."""
     def make(role: str) -> Any:
-        ctx = browser.new_context(service_workers="block", locale="en-US", viewport=DESKTOP)
-        ctx.set_default_timeout(10_000)
-        problems = Problems(served.base)
-        ctx.on("console", problems.on_console)
-        ctx.on("page", lambda pg: pg.on("pageerror", problems.on_page_error))
-        ctx.on("request", problems.on_request)
-        ctx.on("requestfailed", problems.on_request_failed)
-        ctx.on("response", problems.on_response)
-        made.append((ctx, problems))
-        page = ctx.new_page()
-        page.goto(served.url("/lang/en?next=/login"))
-        page.fill("#username", served.tenant.users[role])
-        page.fill("#password", PASSWORD)
-        page.click("form[action='/login'] button[type=submit]")
-        page.wait_for_url(re.compile(r"/dashboard$"))
+        _, page, _ = pages(served.base, service_workers="block", locale="en-US", viewport=DESKTOP)
+        log_in(page, served.base, served.tenant.users[role], PASSWORD, start="/lang/en?next=/login")
         page.wait_for_load_state("networkidle")  # the panels' htmx loads, not cut off by the next goto
         return page
 
-    yield make
-    try:
-        for _, problems in made:
-            problems.assert_none()
-    finally:
-        for ctx, _ in made:
-            ctx.close()
+    return make
 
 
 def test_handle_and_accept_with_signature(signed_in: Callable[[str], Any], served: Served, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from plantguard.audit.ledger import bind_actor
 from plantguard.workorders.models import WorkOrder, WorkOrderAttachment, WorkOrderEvent
-from tests.browser.test_console import CHROMIUM, LAUNCH_ARGS, Problems
 from tests.factories import PASSWORD
+from tests.live import Chromium, Problems, log_in
 from tests.workorders.test_detail_browser import Served, served  # noqa: F401  (the module's live server)
 from tests.workorders.test_lifecycle_api import png_bytes
 
@@ -40,47 +40,18 @@ def open_order(srv: Served, title: str, priority: str = "p2") -> int:
         return order.id
 
 
-@pytest.fixture(scope="module")
-def handset(served: Served) -> Iterator[tuple[Any, dict[str, Any]]]:  # noqa: F811
-    """Chromium and Playwright's "Pixel 7" descriptor (412x839, touch, mobile user agent)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        device = {k: v for k, v in p.devices["Pixel 7"].items() if k != "default_browser_type"}
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        try:
-            yield b, device
-        finally:
-            b.close()
-
-
 @pytest.fixture
-def phone(handset: tuple[Any, dict[str, Any]], served: Served) -> Iterator[tuple[Any, Any, Problems]]:  # noqa: F811
+def phone(pages: Callable[..., Any], chromium: Chromium, served: Served) -> tuple[Any, Any, Problems]:  # noqa: F811
     """A Pixel 7 context (zh-CN), service worker allowed, signed in as the worker on /m/tasks."""
-    browser, device = handset
-    ctx = browser.new_context(**device, locale="zh-CN", service_workers="allow")
-    ctx.set_default_timeout(15_000)
-    problems = Problems(served.base)
-    ctx.on("console", problems.on_console)
-    ctx.on("page", lambda pg: pg.on("pageerror", problems.on_page_error))
-    ctx.on("request", problems.on_request)
-    ctx.on("requestfailed", problems.on_request_failed)
-    ctx.on("response", problems.on_response)
-    page = ctx.new_page()
-    page.goto(served.url("/login?next=/m/tasks"))
-    page.fill("#username", served.tenant.users["worker"])
-    page.fill("#password", PASSWORD)
-    page.locator("form[action='/login'] button[type=submit]").tap()
-    page.wait_for_url(re.compile(r"/m/tasks$"))
+    ctx, page, problems = pages(served.base, timeout=15_000, **chromium.phone, locale="zh-CN",
+                                service_workers="allow")
+    log_in(page, served.base, served.tenant.users["worker"], PASSWORD, start="/login?next=/m/tasks",
+           landing=r"/m/tasks$", tap=True)
     page.wait_for_load_state("networkidle")
     page.wait_for_function("() => navigator.serviceWorker.ready.then(() => true)")
     page.reload(wait_until="networkidle")  # now under the worker's control: pages are kept for offline use
     assert page.evaluate("!!navigator.serviceWorker.controller")
-    try:
-        yield ctx, page, problems
-        problems.assert_none()
-    finally:
-        ctx.close()
+    return ctx, page, problems
 
 
 def history(srv: Served, oid: int) -> list[WorkOrderEvent]:

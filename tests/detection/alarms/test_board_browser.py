@@ -1,15 +1,12 @@
 """The live alarm board in a real browser (headless Chromium): an alarm raised while the page
 is open appears without a reload, a worker acknowledges it, the detail page explains it, and
 an auditor sees no buttons. The server is the app factory on a migrated SQLite file, served
-by uvicorn in a thread, as in tests/browser/test_trend.py; browser problems (console errors,
+by uvicorn in a thread (tests/live.py); browser problems (console errors,
 failed requests, unexpected 4xx/5xx) fail the test."""
 
 from __future__ import annotations
 
 import re
-import shutil
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,8 +17,8 @@ import pytest
 
 from plantguard.detection.alarms.intake import AlarmIntake
 from plantguard.detection.signals import ConditionSignal, Contribution, Severity
-from tests.browser.test_console import CHROMIUM, DESKTOP, LAUNCH_ARGS, Problems, _free_port, _require_browser
 from tests.factories import PASSWORD, Tenant, make_tenant
+from tests.live import DESKTOP, LiveApp, log_in
 
 pytestmark = pytest.mark.browser
 
@@ -37,82 +34,21 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Served]:
-    _require_browser()
-    import uvicorn
-
-    from plantguard.api.app import create_app
-    from plantguard.api.runtime import Runtime
-    from plantguard.core.db import make_engine, make_session_factory
-    from plantguard.core.settings import Settings
-
-    path = tmp_path_factory.mktemp("alarms") / "plantguard.db"
-    shutil.copy(sqlite_template, path)
-    url = f"sqlite:///{path}"
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
-    tenant = make_tenant(factory, "E1")
-    settings = Settings(database_url=url, bus_url="inprocess://", var_dir=path.parent)
-    app = create_app(settings, runtime=Runtime(settings, engine, factory, make_session_factory(engine, read_only=True)))
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield Served(f"http://127.0.0.1:{port}", tenant, AlarmIntake(factory))
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        engine.dispose()
-        assert not thread.is_alive(), "the test server did not stop"
-
-
-@pytest.fixture(scope="module")
-def browser(served: Served) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+def served(live_app: LiveApp) -> Iterator[Served]:
+    tenant = make_tenant(live_app.factory, "E1")
+    with live_app.serve():
+        yield Served(live_app.base, tenant, AlarmIntake(live_app.factory))
 
 
 @pytest.fixture
-def signed_in(browser: Any, served: Served) -> Iterator[Callable[[str], Any]]:
-    made: list[tuple[Any, Problems]] = []
-
+def signed_in(pages: Callable[..., Any], served: Served) -> Callable[[str], Any]:
+    """Factory: a page of a fresh context (English, desktop) signed in as ``role``."""
     def make(role: str) -> Any:
-        ctx = browser.new_context(service_workers="block", locale="en-US", viewport=DESKTOP)
-        ctx.set_default_timeout(10_000)
-        problems = Problems(served.base)
-        ctx.on("console", problems.on_console)
-        ctx.on("page", lambda pg: pg.on("pageerror", problems.on_page_error))
-        ctx.on("request", problems.on_request)
-        ctx.on("requestfailed", problems.on_request_failed)
-        ctx.on("response", problems.on_response)
-        made.append((ctx, problems))
-        page = ctx.new_page()
-        page.goto(served.url("/lang/en?next=/login"))
-        page.fill("#username", served.tenant.users[role])
-        page.fill("#password", PASSWORD)
-        page.click("form[action='/login'] button[type=submit]")
-        page.wait_for_url(re.compile(r"/dashboard$"))
+        _, page, _ = pages(served.base, service_workers="block", locale="en-US", viewport=DESKTOP)
+        log_in(page, served.base, served.tenant.users[role], PASSWORD, start="/lang/en?next=/login")
         return page
 
-    yield make
-    try:
-        for _, problems in made:
-            problems.assert_none()
-    finally:
-        for ctx, _ in made:
-            ctx.close()
+    return make
 
 
 def test_new_alarm_appears_live_and_is_acknowledged(signed_in: Callable[[str], Any], served: Served,

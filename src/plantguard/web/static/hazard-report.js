@@ -1,88 +1,27 @@
 // PlantGuard phone hazard report (/m/hazards/new, /m/hazards). A report (its fields and the
-// camera photos as Blobs) is put in a queue in IndexedDB first, then sent: POST /api/v1/hazards
-// with the report's Idempotency-Key, then each photo to /api/v1/hazards/{id}/attachments with
-// its own key. Offline, reports wait on the phone and are sent on the "online" event, on page
-// load and every 15 s; the hazard id and the photos already sent are remembered, so a report
-// interrupted half-way resumes where it stopped and a replay is answered from the server's
-// record instead of creating a second hazard. A report the server refuses stays listed with
-// the server's message (retry or discard). Same pattern as mobile.js (the work-order app).
+// camera photos as Blobs) is put in the offline queue (offline-queue.js, IndexedDB) first, then
+// sent: POST /api/v1/hazards with the report's Idempotency-Key, then each photo to
+// /api/v1/hazards/{id}/attachments with its own key. Offline, reports wait on the phone and are
+// sent on the "online" event, on page load and every 15 s; the hazard id and the photos already
+// sent are remembered, so a report interrupted half-way resumes where it stopped and a replay is
+// answered from the server's record instead of creating a second hazard. A report the server
+// refuses stays listed with the server's message (retry or discard).
 // While typing, the classifier's suggestion is shown as a chip; only a tap on "use" applies it.
 (function () {
   "use strict";
   var cfgEl = document.getElementById("h-config");
-  if (!cfgEl || !window.indexedDB) return;
+  if (!cfgEl || !window.indexedDB || !window.PlantGuardOfflineQueue) return;
   var cfg = JSON.parse(cfgEl.textContent);
   var T = cfg.t;
-  var DB = "plantguard-hazards", STORE = "reports";
-  var dbp = null;
-
-  function open() {
-    if (!dbp) {
-      dbp = new Promise(function (resolve, reject) {
-        var r = indexedDB.open(DB, 1);
-        r.onupgradeneeded = function () { r.result.createObjectStore(STORE, { keyPath: "seq", autoIncrement: true }); };
-        r.onsuccess = function () { resolve(r.result); };
-        r.onerror = function () { reject(r.error); };
-      });
-    }
-    return dbp;
-  }
-  function tx(mode, fn) {
-    return open().then(function (db) {
-      return new Promise(function (resolve, reject) {
-        var t = db.transaction(STORE, mode), out;
-        var req = fn(t.objectStore(STORE));
-        if (req) req.onsuccess = function () { out = req.result; };
-        t.oncomplete = function () { resolve(out); };
-        t.onerror = t.onabort = function () { reject(t.error); };
-      });
-    });
-  }
-  // Only this account's reports: someone else signed in on the same phone must not send them.
-  function mine() {
-    return tx("readonly", function (s) { return s.getAll(); }).then(function (all) {
-      return (all || []).filter(function (it) { return it.user === cfg.user && it.enterprise === cfg.enterprise; })
-        .sort(function (a, b) { return a.seq - b.seq; });
-    });
-  }
-  function put(it) { return tx("readwrite", function (s) { return s.put(it); }); }
-  function del(seq) { return tx("readwrite", function (s) { return s["delete"](seq); }); }
-
-  function newKey() {
-    var b = new Uint8Array(16);
-    window.crypto.getRandomValues(b);
-    return Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
-  }
-  function messageOf(body, status) {
-    if (body && body.errors && body.errors.length) {
-      return body.errors.map(function (e) { return e.label ? e.label + ": " + e.message : e.message; }).join("; ");
-    }
-    return (body && body.detail) || String(status);
-  }
-  function post(url, key, body, json) {
-    var headers = { "X-CSRF-Token": cfg.csrf, "Idempotency-Key": key, "Accept": "application/json",
-                    "Accept-Language": cfg.lang };
-    if (json) headers["Content-Type"] = "application/json";
-    return fetch(url, { method: "POST", credentials: "same-origin", headers: headers, cache: "no-store",
-                        body: json ? JSON.stringify(body) : body })
-      .then(function (res) {
-        if (res.ok) return res.json().catch(function () { return {}; }).then(function (b) { return { ok: true, body: b }; });
-        return res.json().catch(function () { return {}; }).then(function (b) {
-          if (res.status === 401 || (b && b.code === "csrf_failed")) return { retry: true, message: T.signin };
-          if (res.status >= 500 || res.status === 429 || res.status === 408) return { retry: true, message: "" };
-          return { refused: true, message: messageOf(b, res.status) };
-        });
-      }, function () { return { retry: true, message: "" }; });
-  }
 
   // One report: the hazard first (once), then its photos one by one. {ok} | {retry} | {refused}.
-  function send(it) {
+  function send(it, q) {
     var first = it.hazardId ? Promise.resolve({ ok: true }) :
-      post("/api/v1/hazards", it.id, it.body, true).then(function (r) {
+      q.post("/api/v1/hazards", it.id, it.body, true).then(function (r) {
         if (!r.ok) return r;
         it.hazardId = r.body && r.body.id;
         it.number = (r.body && r.body.number) || "";
-        return put(it).then(function () { return r; });
+        return q.put(it).then(function () { return r; });
       });
     return first.then(function (r) {
       if (!r.ok) return r;
@@ -93,11 +32,11 @@
           var form = new FormData();
           form.append("file", p.blob, p.filename || "photo.jpg");
           form.append("kind", "before");
-          return post("/api/v1/hazards/" + it.hazardId + "/attachments", it.id + "-p" + i, form, false)
+          return q.post("/api/v1/hazards/" + it.hazardId + "/attachments", it.id + "-p" + i, form, false)
             .then(function (pr) {
               if (!pr.ok) return pr;
               p.sent = true; p.blob = null;
-              return put(it).then(function () { return pr; });
+              return q.put(it).then(function () { return pr; });
             });
         });
       });
@@ -105,82 +44,28 @@
     });
   }
 
-  var syncing = false, again = false;
-  function sync() {
-    if (syncing) { again = true; return Promise.resolve(); }
-    syncing = true;
-    var sent = 0;
-    return mine().then(function (items) {
-      var chain = Promise.resolve(false);
-      items.forEach(function (it) {
-        chain = chain.then(function (stop) {
-          if (stop || it.state === "refused") return stop;
-          if (navigator.onLine === false) return true;
-          it.state = "sending";
-          return put(it).then(refresh).then(function () { return send(it); }).then(function (r) {
-            if (r.ok) { sent += 1; return del(it.seq).then(function () { return false; }); }
-            if (r.retry) { it.state = "queued"; it.message = r.message; return put(it).then(function () { return true; }); }
-            it.state = "refused"; it.message = r.message;
-            return put(it).then(function () { return false; });
-          });
-        });
-      });
-      return chain;
-    }).then(function () { return finish(sent); }, function () { return finish(sent); });
-  }
-  function finish(sent) {
-    syncing = false;
-    return refresh().then(function (items) {
-      if (again) { again = false; return sync(); }
-      if (sent) {
-        var done = document.getElementById("h-done");
-        if (done && !done.hidden) done.textContent = T.sent;
-        var waiting = items.some(function (it) { return it.state === "queued" || it.state === "sending"; });
-        // the list page shows the server's records: reload it once nothing more is to be sent
-        if (!waiting && document.getElementById("h-mine-page")) window.location.reload();
-      }
-    });
-  }
-
-  // -- what the page shows --------------------------------------------------------------------
+  var queue = window.PlantGuardOfflineQueue.create({
+    db: "plantguard-hazards", store: "reports", cfg: cfg, send: send,
+    describe: function (it) {
+      var firstPhoto = (it.photos || []).filter(function (p) { return p.blob; })[0];
+      var left = (it.photos || []).filter(function (p) { return !p.sent; }).length;
+      return { blob: firstPhoto && firstPhoto.blob,
+               text: (it.number ? it.number + " · " : "") + it.body.description.slice(0, 40) +
+                     (it.hazardId && left ? " · " + left + " " + T.photosLeft : "") };
+    },
+    onSent: function (sent, items) {
+      var done = document.getElementById("h-done");
+      if (done && !done.hidden) done.textContent = T.sent;
+      // the list page shows the server's records: reload it once nothing more is to be sent
+      if (!queue.waiting(items) && document.getElementById("h-mine-page")) window.location.reload();
+    }
+  });
 
   function el(tag, attrs, text) {
     var e = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
     if (text) e.textContent = text;
     return e;
-  }
-  function refresh() {
-    return mine().then(function (items) {
-      var box = document.getElementById("m-queue"), list = document.getElementById("m-queue-items");
-      var pending = items.filter(function (it) { return it.state !== "refused"; }).length;
-      var counter = document.getElementById("m-pending");
-      counter.textContent = (pending === 1 ? T.pendingOne : T.pendingOther).replace("{n}", String(pending));
-      counter.dataset.count = String(pending);
-      counter.hidden = pending === 0;
-      box.hidden = items.length === 0;
-      list.querySelectorAll("img").forEach(function (img) { URL.revokeObjectURL(img.src); });
-      list.textContent = "";
-      items.forEach(function (it) {
-        var li = el("li", { "data-state": it.state, "data-key": it.id });
-        var firstPhoto = (it.photos || []).filter(function (p) { return p.blob; })[0];
-        if (firstPhoto) { var img = el("img", { alt: "" }); img.src = URL.createObjectURL(firstPhoto.blob); li.appendChild(img); }
-        var left = (it.photos || []).filter(function (p) { return !p.sent; }).length;
-        li.appendChild(el("span", {}, (it.number ? it.number + " · " : "") + it.body.description.slice(0, 40) +
-                                      (it.hazardId && left ? " · " + left + " " + T.photosLeft : "")));
-        li.appendChild(el("span", { "class": "m-state" }, T[it.state] || it.state));
-        if (it.message) li.appendChild(el("span", { "class": "m-msg" }, it.message));
-        if (it.state === "refused") {
-          var retry = el("button", { type: "button", "data-retry": "" }, T.retry);
-          retry.addEventListener("click", function () { it.state = "queued"; it.message = ""; put(it).then(sync); });
-          var drop = el("button", { type: "button", "data-discard": "" }, T.discard);
-          drop.addEventListener("click", function () { del(it.seq).then(refresh); });
-          li.appendChild(retry); li.appendChild(drop);
-        }
-        list.appendChild(li);
-      });
-      return items;
-    });
   }
   function showError(id, text) {
     var e = document.getElementById(id);
@@ -284,16 +169,14 @@
                  lat: position ? position.lat : null, lon: position ? position.lon : null,
                  category: document.getElementById("h-category").value || null,
                  grade: document.getElementById("h-grade").value || null };
-    var it = { id: newKey(), user: cfg.user, enterprise: cfg.enterprise, state: "queued", message: "",
-               at: Date.now(), body: body, photos: photos.slice(), hazardId: null, number: "" };
-    tx("readwrite", function (s) { return s.add(it); }).then(function () {
+    queue.store({ body: body, photos: photos.slice(), hazardId: null, number: "" }).then(function () {
       form.reset(); photos = []; showThumbs(); asked = ""; suggestion = null;
       document.getElementById("h-suggest").hidden = true;
       var done = document.getElementById("h-done");
       done.textContent = T.saved; done.hidden = false;
       locate();
-      return refresh();
-    }).then(sync);
+      return queue.refresh();
+    }).then(queue.sync);
   }
 
   if (form) {
@@ -324,16 +207,8 @@
     });
   }
 
-  function onlineState() {
-    var off = document.getElementById("m-offline");
-    if (off) off.hidden = navigator.onLine !== false;
-  }
-  window.addEventListener("online", function () { onlineState(); sync(); });
-  window.addEventListener("offline", onlineState);
   document.addEventListener("DOMContentLoaded", function () {
-    onlineState();
     if (form) locate();
-    refresh().then(sync);
-    window.setInterval(function () { if (navigator.onLine !== false) sync(); }, 15000);
   });
+  queue.start();
 })();
