@@ -422,7 +422,8 @@ def main() -> int:
     # The alarm loop only: no dual-prevention history (a year of hazards whose overdue ones would
     # open work orders of their own during the run) and no classifier training beside it.
     env.update(PLANTGUARD_VAR_DIR=str(var_dir), PLANTGUARD_DATABASE_URL=url, PYTHONUNBUFFERED="1",
-               PLANTGUARD_DEMO_DUAL_PREVENTION="0", PLANTGUARD_WARM_UP_CLASSIFIER="0",
+               PLANTGUARD_DEMO_DUAL_PREVENTION="0", PLANTGUARD_DEMO_PERMITS="0",
+               PLANTGUARD_WARM_UP_CLASSIFIER="0",
                NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
     streams: list[str] = []
     bus = args.bus

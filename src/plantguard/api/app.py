@@ -67,6 +67,21 @@ def api_router() -> APIRouter:
     from plantguard.dualprevention.api import router as dual_prevention
 
     api.include_router(dual_prevention)
+    from plantguard.contractors.api import router as contractors
+
+    api.include_router(contractors)
+    from plantguard.permits.api import router as permits
+
+    api.include_router(permits)
+    from plantguard.permits.pdf_api import router as permit_pdf
+
+    api.include_router(permit_pdf)
+    from plantguard.permits.process_api import router as permit_processes
+
+    api.include_router(permit_processes)
+    from plantguard.permits.points_api import router as permit_points
+
+    api.include_router(permit_points)
     return api
 
 
@@ -150,6 +165,11 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 rt.tasks.append(asyncio.create_task(inspection_ticker.tick_when_leader(
                     rt.factory, lock_for(rt.engine, settings.var_dir, "inspections"), stop,
                     inspection_ticker.tick_interval())))
+            from plantguard.permits import ticker as permit_ticker
+
+            if permit_ticker.tick_interval() > 0:  # permits past their validity → expired, in one process
+                rt.tasks.append(asyncio.create_task(permit_ticker.tick_when_leader(
+                    rt.factory, lock_for(rt.engine, settings.var_dir, "permits"), stop, permit_ticker.tick_interval())))
         if settings.warm_up_classifier:
             from plantguard.hazards import classifier
 
@@ -235,6 +255,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from plantguard.hazards.mobile import mount as mount_hazard_mobile
 
     mount_hazard_mobile(app)
+    from plantguard.permits.mobile import mount as mount_permit_mobile
+
+    mount_permit_mobile(app)
     from plantguard.workorders.routing.views import mount as mount_routing
 
     mount_routing(app)
@@ -256,4 +279,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     from plantguard.dualprevention.views import mount as mount_dual_prevention
 
     mount_dual_prevention(app)
+    from plantguard.contractors.views import mount as mount_contractors
+
+    mount_contractors(app)
+    from plantguard.permits.views import mount as mount_permits
+
+    mount_permits(app)
     return app

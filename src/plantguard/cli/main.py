@@ -73,6 +73,7 @@ def demo_seed() -> None:
     summary = seed_demo(rt.factory)
     typer.echo("demo plant created" if summary.created else "demo plant already present")
     _seed_dual_prevention(rt, settings)
+    _seed_permits(rt)
     _print_accounts([a for a in summary.accounts], DEMO_PASSWORD)
 
 
@@ -97,6 +98,30 @@ def _seed_dual_prevention(rt: Any, settings: Settings) -> None:
     typer.echo(f"dual prevention demo data: {dp.points} risk points, {dp.plans} inspection plans with "
                f"{dp.tasks} past tasks, {dp.hazards} hazards over a year "
                f"({time.monotonic() - started:.0f} s; {dp.suppressed_events} historic events not sent)")
+
+
+def _seed_permits(rt: Any) -> None:
+    """The demo's permit approvers and special work permits of every type and state (once per
+    database). ``PLANTGUARD_DEMO_PERMITS=0`` skips it (the test suite's subprocess runs)."""
+    import os
+    import time
+
+    from plantguard.demo.permits import DemoPermitError, seed_permits
+
+    if os.environ.get("PLANTGUARD_DEMO_PERMITS", "1").strip().lower() in ("0", "false", "no", "off"):
+        return
+    started = time.monotonic()
+    try:
+        out = seed_permits(rt.factory)
+    except DemoPermitError as exc:  # e.g. a demo plant seeded long ago: its certificates have lapsed
+        typer.echo(f"demo permits not seeded: {exc}", err=True)
+        return
+    if not out.permits:
+        typer.echo("demo permits present (kept)")
+        return
+    states = ", ".join(f"{n} {status}" for status, n in sorted(out.by_status.items()))
+    typer.echo(f"demo permits: {out.permits} ({states}), {out.approvers} approver assignments "
+               f"({time.monotonic() - started:.0f} s; {out.suppressed_events} historic events not sent)")
 
 
 def _print_accounts(accounts: list[tuple[str, str]], password: str) -> None:
@@ -194,6 +219,7 @@ def run(
         summary = seed_demo(rt.factory)
         typer.echo("demo plant created" if summary.created else "demo plant present (data kept)")
         _seed_dual_prevention(rt, settings)
+        _seed_permits(rt)
         _print_accounts(summary.accounts, DEMO_PASSWORD)
     simulator = _start_simulator(rt) if simulate and demo else None
     if simulator is not None:

@@ -121,6 +121,12 @@ FIELD_LABELS: dict[str, str] = {
     "quiet_end": N_("Quiet hours until"), "min_severity": N_("Lowest severity"), "event_types": N_("Event types"),
     "roles": N_("Roles"), "muted": N_("Muted channels"), "at_mobiles": N_("Mobiles to @"),
     "security": N_("Connection security"),
+    # contractors
+    "credit_code": N_("Unified social credit code"), "contact_name": N_("Contact person"),
+    "contact_phone": N_("Contact phone"), "agreement_until": N_("Safety agreement valid until"),
+    "company_id": N_("Contractor company"), "kind_code": N_("Kind code"), "held_on": N_("Held on"),
+    "trainer": N_("Trainer"), "hours": N_("Hours"), "score": N_("Score"), "passed": N_("Passed"),
+    "valid_until": N_("Valid until"), "days": N_("Days"), "on": N_("Date"),
 }
 
 

@@ -202,7 +202,7 @@ def _cast(session: Session, enterprise_id: int) -> _Cast:
 
 
 @contextmanager
-def _outbox_collected(session: Session) -> Iterator[list[str]]:
+def outbox_collected(session: Session) -> Iterator[list[str]]:
     """The event ids of the outbox rows the session adds while inside (see module docstring)."""
     ids: list[str] = []
 
@@ -227,7 +227,7 @@ def seed_dual_prevention(factory: sessionmaker[Session], var_dir: Path, *, enter
         cast = _cast(session, int(ent))
         bind_actor(session, None)
         out = Summary(created=False)
-        with _outbox_collected(session) as outbox_ids:
+        with outbox_collected(session) as outbox_ids:
             loaded = load_register(session, cast["safety"], register_data(at))
             out.points = loaded.points
             out.site_plan = _site_plan(session, cast["safety"])

@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from plantguard.assets.models import CRITICALITIES, EQUIPMENT_STATUSES, Equipment, MeasurementPoint
 from plantguard.audit.ledger import bind_actor
+from plantguard.contractors import demo as contractors_demo
+from plantguard.contractors.models import ContractorCompany, ContractorQualification, SafetyInduction
 from plantguard.core.db import transaction
 from plantguard.core.permissions import Role
 from plantguard.core.security import hash_password
@@ -55,6 +57,14 @@ DEMO_ACCOUNTS: dict[str, Role] = {
     # their team (workorders/routing/demo.py), so the closed loop has someone to notify and assign.
     "mnt_leader": Role.TEAM_LEADER,
     "mnt_tech": Role.WORKER,
+    # Special work permits (demo/permits.py): the plant leader who signs 特级动火 and 四级高处, the
+    # electrical team (power supply unit), the painting and utilities team leaders (their areas'
+    # operating unit), and the safety officer (hot-work guardian, fire-brigade countersign).
+    "director": Role.SAFETY_MANAGER,
+    "ele_leader": Role.TEAM_LEADER,
+    "pt_leader": Role.TEAM_LEADER,
+    "utl_leader": Role.TEAM_LEADER,
+    "ehs_officer": Role.SAFETY_MANAGER,
 }
 
 THRESHOLDS = ("low_alarm", "low_warning", "high_warning", "high_alarm")
@@ -71,6 +81,9 @@ _COUNTED: dict[str, type[TenantMixin]] = {
     "people": Person,
     "certificates": Certificate,
     "users": User,
+    "contractor_companies": ContractorCompany,
+    "contractor_qualifications": ContractorQualification,
+    "safety_inductions": SafetyInduction,
 }
 
 
@@ -238,6 +251,9 @@ def validate(data: Mapping[str, Any]) -> None:
     missing = set(DEMO_ACCOUNTS) - set(users)
     if missing:
         raise DemoDataError(f"demo accounts missing from plant.yaml: {sorted(missing)}")
+    problems = contractors_demo.problems(data)
+    if problems:
+        raise DemoDataError(problems[0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -379,6 +395,8 @@ def _write(session: Session, data: Mapping[str, Any], today: date) -> Enterprise
         people[spec["employee_no"]] = person
     session.add_all(people.values())
     session.flush()
+
+    contractors_demo.seed(session, eid, data.get("contractors") or [], people, today)
 
     # Teams and people refer to each other: leaders are set once both exist.
     for spec in data["teams"]:

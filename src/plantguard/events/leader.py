@@ -13,9 +13,11 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import os
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from sqlalchemy import Connection, Engine, text
 
@@ -115,5 +117,58 @@ async def relay_when_leader(relay: OutboxRelay, lock: LeaderLock, stop: asyncio.
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=retry_s)
+    finally:
+        await asyncio.to_thread(lock.release)
+
+
+def interval_from_env(name: str, default: float) -> float:
+    """Seconds between runs of a periodic job from ``name`` (0 turns the job off); a value that
+    is not a number falls back to ``default`` with a warning."""
+    raw = os.environ.get(name, "")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        log.warning("%s=%r is not a number; using %s s", name, raw, default)
+        value = default
+    return max(0.0, value)
+
+
+async def wait_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def every_when_leader(lock: LeaderLock, stop: asyncio.Event, interval: float, job: Callable[[], Any], *,
+                            name: str, report: Callable[[Any], str | None] = lambda _: None,
+                            retry_s: float = 5.0, on_lead: str = "") -> None:
+    """Run ``job`` (blocking, in a thread) every ``interval`` seconds while holding ``lock``;
+    otherwise try for the lock every ``retry_s`` seconds.
+
+    Why one loop for every timer (alarm timers, SLA and hazard escalation, inspection tasks,
+    permit expiry): with several processes exactly one runs each job, a failed run is logged and
+    retried next period without killing the app, and the lock is released on the way out. What
+    ``report`` returns for a run's result is logged at INFO (None: nothing worth a line)."""
+    try:
+        while not stop.is_set():
+            try:
+                leader = await asyncio.to_thread(lock.try_acquire)
+            except Exception:  # the database is away: try again later
+                log.exception("%s leader lock", name)
+                leader = False
+            if leader:
+                if on_lead:
+                    log.info("%s", on_lead)
+                while not stop.is_set():
+                    await wait_or_stop(stop, interval)
+                    if stop.is_set():
+                        break
+                    try:
+                        line = report(await asyncio.to_thread(job))
+                        if line:
+                            log.info("%s tick: %s", name, line)
+                    except Exception:  # logged and retried next period; never kills the app
+                        log.exception("%s tick failed", name)
+                return
+            await wait_or_stop(stop, retry_s)
     finally:
         await asyncio.to_thread(lock.release)

@@ -16,9 +16,7 @@ every ``PLANTGUARD_HAZARD_TICK_S`` seconds (default 60; 0 = off). Time is inject
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from plantguard.assets.models import Equipment
 from plantguard.core.db import utcnow
-from plantguard.events.leader import LeaderLock
+from plantguard.events.leader import LeaderLock, every_when_leader, interval_from_env
 from plantguard.hazards import deadlines, lifecycle
 from plantguard.hazards.contract import HazardGrade
 from plantguard.hazards.models import Hazard
@@ -137,41 +135,12 @@ def tick(factory: sessionmaker[Session], read_factory: sessionmaker[Session], no
 
 
 def tick_interval() -> float:
-    raw = os.environ.get("PLANTGUARD_HAZARD_TICK_S", "")
-    try:
-        value = float(raw) if raw else DEFAULT_TICK_S
-    except ValueError:
-        value = DEFAULT_TICK_S
-    return max(0.0, value)
+    return interval_from_env("PLANTGUARD_HAZARD_TICK_S", DEFAULT_TICK_S)
 
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 async def tick_when_leader(factory: sessionmaker[Session], read_factory: sessionmaker[Session], lock: LeaderLock,
                            stop: asyncio.Event, interval: float, clock: Callable[[], datetime] = utcnow,
                            retry_s: float = 5.0) -> None:
-    try:
-        while not stop.is_set():
-            try:
-                leader = await asyncio.to_thread(lock.try_acquire)
-            except Exception:  # the database is away: try again later
-                log.exception("hazard leader lock")
-                leader = False
-            if leader:
-                while not stop.is_set():
-                    await _wait(stop, interval)
-                    if stop.is_set():
-                        break
-                    try:
-                        n = await asyncio.to_thread(tick, factory, read_factory, clock())
-                        if n:
-                            log.info("hazard tick: %d escalations", n)
-                    except Exception:  # logged and retried next period; never kills the app
-                        log.exception("hazard tick failed")
-                return
-            await _wait(stop, retry_s)
-    finally:
-        await asyncio.to_thread(lock.release)
+    await every_when_leader(lock, stop, interval, lambda: tick(factory, read_factory, clock()), name="hazard",
+                            retry_s=retry_s, report=lambda n: f"{n} escalations" if n else None)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from plantguard.events.leader import LeaderLock, lock_for
 from plantguard.ingest.buffer import DurableBuffer
 from plantguard.ingest.coordinator import Coordinator
 from plantguard.ingest.pipeline import Forwarder, Limits, Pipeline, StoreForwarder
+from plantguard.ingest.reading import ReadingBatch
+from plantguard.permits.monitor import PermitMonitor
 
 log = logging.getLogger("plantguard.ingest")
 
@@ -44,10 +47,23 @@ def default_forwarder(settings: Settings, engine: Engine) -> Forwarder:
     return StoreForwarder(engine)
 
 
+def fan_out(hooks: Sequence[Callable[[ReadingBatch], None]]) -> Callable[[ReadingBatch], None] | None:
+    """One ``on_forwarded`` for several stages (each is cheap and never raises)."""
+    if len(hooks) <= 1:
+        return hooks[0] if hooks else None
+
+    def each(batch: ReadingBatch) -> None:
+        for hook in hooks:
+            hook(batch)
+
+    return each
+
+
 class IngestService:
     def __init__(self, settings: Settings, engine: Engine, factory: sessionmaker[Session],
                  forwarder: Forwarder | None = None, lock: LeaderLock | None = None,
-                 reload_s: float = 5.0, sink: AlarmSink | None = None, detection: bool = True) -> None:
+                 reload_s: float = 5.0, sink: AlarmSink | None = None, detection: bool = True,
+                 permits: bool = True) -> None:
         self.settings = settings
         self.engine = engine
         self.buffer = DurableBuffer(buffer_path(settings), settings.ingest_buffer_max)
@@ -60,8 +76,10 @@ class IngestService:
 
             sink = AlarmIntake(factory)
         self.detection: DetectionStage | None = DetectionStage(engine, sink) if detection else None
-        self.pipeline = Pipeline(engine, self.buffer, self.forwarder, limits,
-                                 on_forwarded=self.detection.on_forwarded if self.detection else None)
+        # The permits' live gas link watches the same stored batches (bound points only).
+        self.permits: PermitMonitor | None = PermitMonitor(factory) if permits else None
+        hooks = [h.on_forwarded for h in (self.detection, self.permits) if h is not None]
+        self.pipeline = Pipeline(engine, self.buffer, self.forwarder, limits, on_forwarded=fan_out(hooks))
         self.coordinator = Coordinator(factory, self.pipeline, reload_s=reload_s)
         self.lock = lock or lock_for(engine, settings.var_dir, "ingest")
         self.leader = False
@@ -88,9 +106,9 @@ class IngestService:
                     self.leader = False
                 if self.leader:
                     log.info("this process runs the connectors and forwards readings")
-                    detection = [self.detection.run(stop)] if self.detection is not None else []
+                    stages = [x.run(stop) for x in (self.detection, self.permits) if x is not None]
                     await asyncio.gather(self.pipeline.run(stop), self.coordinator.run(stop),
-                                         *self._store_workers(stop), *detection)
+                                         *self._store_workers(stop), *stages)
                     return
                 await self.pipeline._flush_side_tables()
                 with contextlib.suppress(TimeoutError):

@@ -9,9 +9,7 @@ nothing twice. Time is a parameter (``tick(factory, now)``), which is how the te
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 from collections.abc import Callable
 from datetime import datetime
 
@@ -19,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from plantguard.core.db import utcnow
-from plantguard.events.leader import LeaderLock
+from plantguard.events.leader import LeaderLock, every_when_leader, interval_from_env
 from plantguard.inspections import plans, tasks
 
 log = logging.getLogger("plantguard.inspections")
@@ -48,40 +46,11 @@ def tick(factory: sessionmaker[Session], now: datetime | None = None) -> tuple[i
 
 
 def tick_interval() -> float:
-    raw = os.environ.get(ENV, "")
-    try:
-        value = float(raw) if raw else DEFAULT_TICK_S
-    except ValueError:
-        value = DEFAULT_TICK_S
-    return max(0.0, value)
+    return interval_from_env(ENV, DEFAULT_TICK_S)
 
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 async def tick_when_leader(factory: sessionmaker[Session], lock: LeaderLock, stop: asyncio.Event, interval: float,
                            clock: Callable[[], datetime] = utcnow, retry_s: float = 5.0) -> None:
-    try:
-        while not stop.is_set():
-            try:
-                leader = await asyncio.to_thread(lock.try_acquire)
-            except Exception:  # the database is away: try again later
-                log.exception("inspection leader lock")
-                leader = False
-            if leader:
-                while not stop.is_set():
-                    await _wait(stop, interval)
-                    if stop.is_set():
-                        break
-                    try:
-                        made, missed = await asyncio.to_thread(tick, factory, clock())
-                        if made or missed:
-                            log.info("inspection tick: %d tasks made, %d missed", made, missed)
-                    except Exception:  # logged and retried next period; never kills the app
-                        log.exception("inspection tick failed")
-                return
-            await _wait(stop, retry_s)
-    finally:
-        await asyncio.to_thread(lock.release)
+    await every_when_leader(lock, stop, interval, lambda: tick(factory, clock()), name="inspection", retry_s=retry_s,
+                            report=lambda r: f"{r[0]} tasks made, {r[1]} missed" if r[0] or r[1] else None)

@@ -45,7 +45,8 @@ from plantguard.web.session import WebId, clean_text
 
 CHANNEL_FIELDS = ("kind", "name", "url", "secret", "host", "port", "username", "sender", "security", "at_mobiles",
                   "locale")
-AUDIENCE_FLAGS = ("team_leader", "team_members", "assignee", "escalation_targets", "all_group_channels")
+AUDIENCE_FLAGS = ("team_leader", "team_members", "assignee", "escalation_targets", "permit_people", "applicant",
+                  "all_group_channels")
 RULE_TEXT = ("name", "event", "min_severity")
 BLANK_RULES = 1  # empty rows offered for a new rule
 

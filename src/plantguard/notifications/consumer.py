@@ -37,7 +37,11 @@ CONSUMER = "notifications"
 # Dual prevention: what needs a person's attention (the rest of those families is history).
 DUAL_PREVENTION_EVENTS: frozenset[str] = frozenset(
     {"inspection.missed", "hazard.reported", "hazard.submitted", "hazard.overdue"})
-CONSUMED: frozenset[str] = frozenset(ALARM_EVENTS) | frozenset(WORKORDER_EVENTS) | DUAL_PREVENTION_EVENTS
+# Special work permits: the steps someone must act on (the rest is the permit's history).
+PERMIT_NOTIFY_EVENTS: frozenset[str] = frozenset(
+    {"permit.submitted", "permit.approved", "permit.rejected", "permit.suspended"})
+CONSUMED: frozenset[str] = (frozenset(ALARM_EVENTS) | frozenset(WORKORDER_EVENTS) | DUAL_PREVENTION_EVENTS
+                            | PERMIT_NOTIFY_EVENTS)
 Clock = Callable[[], datetime]
 
 assert set(TITLES) >= CONSUMED, "every consumed event needs a message template"

@@ -39,6 +39,15 @@ TITLES: dict[str, str] = {
     "hazard.reported": N_("New hazard %(number)s: %(title)s"),
     "hazard.submitted": N_("Hazard %(number)s awaits acceptance: %(title)s"),
     "hazard.overdue": N_("Hazard %(number)s overdue (level %(level)s): %(title)s"),
+    "permit.submitted": N_("Permit %(number)s submitted for approval"),
+    "permit.approved": N_("Permit %(number)s approved"),
+    "permit.rejected": N_("Permit %(number)s refused"),
+    "permit.suspended": N_("Permit %(number)s suspended: stop work"),
+}
+# Why a permit was suspended (permits/contract.SuspendReason), as shown in a message.
+PERMIT_SUSPEND_REASONS: dict[str, str] = {
+    "gas_alarm": N_("gas reading over the permit's limit (GB 30871-2022 6.5)"),
+    "break": N_("a break in the work"), "guardian": N_("stopped by the guardian"), "other": N_("Other"),
 }
 
 ESCALATION_REASONS: dict[str, str] = {"unacknowledged": N_("not acknowledged in time"), "overdue": N_("overdue")}
@@ -76,12 +85,22 @@ def severity_of(event_type: str, payload: dict[str, Any]) -> str:
         return str(payload.get("severity") or "")
     if event_type.startswith("hazard."):
         return "major" if payload.get("grade") == "major" else ("minor" if payload.get("grade") else "")
+    if event_type == "permit.suspended" and payload.get("reason") == "gas_alarm":
+        return "critical"  # people are working in a gas over the limit: past quiet hours and throttling
     return PRIORITY_SEVERITY.get(str(payload.get("priority") or "").lower(), "")
 
 
 def is_urgent(event_type: str, payload: dict[str, Any]) -> bool:
     """Critical alarms and P1 work orders bypass quiet hours and throttling."""
     return severity_of(event_type, payload) == "critical"
+
+
+def _reading(value: Any) -> str:
+    """A sensor value as people read it: four significant digits, not a float's seventeen."""
+    try:
+        return f"{float(value):.4g}"
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def render(event_type: str, payload: dict[str, Any], occurred_at: datetime, *, locale: str, tz: str | None,
@@ -100,31 +119,37 @@ def render(event_type: str, payload: dict[str, Any], occurred_at: datetime, *, l
     if is_alarm:
         sev = str(payload.get("severity") or "")
         level = t(SEVERITY_LABELS[sev]) if sev in SEVERITY_LABELS else sev
-        lines.append(t("Severity: %(value)s", value=level))
+        lines.append(t(N_("Severity: %(value)s"), value=level))
         link = f"/alarms/{payload.get('alarm_id')}"
     else:
         prio = str(payload.get("priority") or "").upper()
         level = prio
         if prio:
-            lines.append(t("Priority: %(value)s", value=prio))
+            lines.append(t(N_("Priority: %(value)s"), value=prio))
         link = (f"/hazards/{payload.get('id')}" if event_type.startswith("hazard.")
                 else "/inspections" if event_type.startswith("inspection.")
+                else f"/permits/{payload.get('id')}" if event_type.startswith("permit.")
                 else f"/workorders/{payload.get('id')}")
     if equipment:
-        lines.append(t("Equipment: %(value)s", value=equipment))
-    lines.append(t("Time: %(value)s", value=local_time(occurred_at, tz)))
+        lines.append(t(N_("Equipment: %(value)s"), value=equipment))
+    lines.append(t(N_("Time: %(value)s"), value=local_time(occurred_at, tz)))
     due = payload.get("due_at")
     if due and not is_alarm:
         with contextlib.suppress(ValueError):
-            lines.append(t("Due: %(value)s", value=local_time(datetime.fromisoformat(str(due)), tz)))
+            lines.append(t(N_("Due: %(value)s"), value=local_time(datetime.fromisoformat(str(due)), tz)))
     if event_type == "workorder.escalated" and payload.get("reason") in ESCALATION_REASONS:
-        lines.append(t("Reason: %(value)s", value=t(ESCALATION_REASONS[str(payload["reason"])])))
+        lines.append(t(N_("Reason: %(value)s"), value=t(ESCALATION_REASONS[str(payload["reason"])])))
+    elif event_type == "permit.suspended" and payload.get("reason") in PERMIT_SUSPEND_REASONS:
+        lines.append(t(N_("Reason: %(value)s"), value=t(PERMIT_SUSPEND_REASONS[str(payload["reason"])])))
+        if payload.get("value") is not None:
+            lines.append(t(N_("Reading: %(value)s (limit %(limit)s)"), value=_reading(payload["value"]),
+                           limit=payload.get("limit")))
     elif payload.get("reason"):
-        lines.append(t("Reason: %(value)s", value=str(payload["reason"])[:500]))
+        lines.append(t(N_("Reason: %(value)s"), value=str(payload["reason"])[:500]))
     if payload.get("note"):
-        lines.append(t("Note: %(value)s", value=str(payload["note"])[:500]))
+        lines.append(t(N_("Note: %(value)s"), value=str(payload["note"])[:500]))
     return Rendered(title=t(title_tpl, **params)[:300], body="\n".join(lines), link=link, level=level,
-                    link_label=t("Open in PlantGuard"))
+                    link_label=t(N_("Open in PlantGuard")))
 
 
 def render_digest(titles: list[str], count: int, *, locale: str) -> Rendered:

@@ -80,6 +80,8 @@ class RuleIn(Input):
     team_members: bool = False
     assignee: bool = False
     escalation_targets: bool = False
+    permit_people: bool = Field(False, description="a permit's work leader and guardian")
+    applicant: bool = Field(False, description="a permit's applicant")
     user_ids: list[Id] = Field(default_factory=list, max_length=100)
     all_group_channels: bool = False
     channels: list[PersonalKind] = Field(default_factory=list)

@@ -200,6 +200,7 @@ def _rule_in(r: dict[str, Any]) -> RuleIn:
                   roles=a.get("roles") or [], team_leader=bool(a.get("team_leader")),
                   team_members=bool(a.get("team_members")), assignee=bool(a.get("assignee")),
                   escalation_targets=bool(a.get("escalation_targets")),
+                  permit_people=bool(a.get("permit_people")), applicant=bool(a.get("applicant")),
                   user_ids=a.get("user_ids") or [], all_group_channels=bool(a.get("all_group_channels")),
                   channels=r.get("channels") or [], group_channel_ids=r.get("group_channel_ids") or [],
                   enabled=r.get("enabled", True))
@@ -241,6 +242,7 @@ def put_rules(session: Session, actor: Actor, body: RulesIn) -> RulesOut:
     for r in body.rules:
         audience = {"roles": r.roles, "team_leader": r.team_leader, "team_members": r.team_members,
                     "assignee": r.assignee, "escalation_targets": r.escalation_targets, "user_ids": r.user_ids,
+                    "permit_people": r.permit_people, "applicant": r.applicant,
                     "all_group_channels": r.all_group_channels}
         session.add(NotificationRule(enterprise_id=actor.enterprise_id, name=r.name, event=r.event,
                                      min_severity=r.min_severity, audience=audience, channels=list(r.channels),

@@ -10,7 +10,9 @@ the work order's or inspection's team, or for an alarm of the teams working the 
 area, for a hazard of the teams working its area),
 ``team_members``, ``assignee`` (the work order's ``assignee_user_id``), ``escalation_targets``
 (a ``workorder.escalated`` event's ``target_user_ids``: the next level), ``user_ids`` and
-``all_group_channels`` (every enabled robot of the enterprise).
+``all_group_channels`` (every enabled robot of the enterprise); for permits ``permit_people``
+(the accounts of the work leader and guardian, the event's ``notify_user_ids``) and
+``applicant`` (``applicant_user_id``).
 """
 
 from __future__ import annotations
@@ -57,6 +59,16 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
      "min_severity": None, "audience": {"roles": ["safety_manager"], "team_leader": True}, "channels": ["inapp"]},
     {"name": "overdue hazard: safety managers and team leader", "event": "hazard.overdue", "min_severity": None,
      "audience": {"roles": ["safety_manager"], "team_leader": True}, "channels": ["inapp"]},
+    # Special work permits: a suspension (a gas alarm above all, GB 30871-2022 6.5) stops work at
+    # once, so it reaches the work leader and guardian on site and the applicant. Approval and
+    # refusal are the applicant's news (and the work leader's, who now prepares the start).
+    # Submitted permits reach approvers through the approval workflow, not a rule.
+    {"name": "permit suspended: work leader, guardian and applicant", "event": "permit.suspended",
+     "min_severity": None, "audience": {"permit_people": True, "applicant": True}, "channels": ["inapp"]},
+    {"name": "permit approved: applicant, work leader and guardian", "event": "permit.approved",
+     "min_severity": None, "audience": {"permit_people": True, "applicant": True}, "channels": ["inapp"]},
+    {"name": "permit refused: applicant", "event": "permit.rejected", "min_severity": None,
+     "audience": {"applicant": True}, "channels": ["inapp"]},
 )
 
 
@@ -125,6 +137,10 @@ def audience_users(session: Session, ent: int, audience: Mapping[str, Any], even
         named.append(int(payload["assignee_user_id"]))
     if audience.get("escalation_targets"):
         named.extend(int(u) for u in payload.get("target_user_ids") or [])
+    if audience.get("permit_people"):
+        named.extend(int(u) for u in payload.get("notify_user_ids") or [])
+    if audience.get("applicant") and payload.get("applicant_user_id"):
+        named.append(int(payload["applicant_user_id"]))
     if named:
         out.update(session.scalars(select(User.id).where(User.enterprise_id == ent, User.active.is_(True),
                                                          User.id.in_(named))))

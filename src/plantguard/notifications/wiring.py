@@ -24,7 +24,7 @@ async def subscribe(bus: Bus, factory: sessionmaker[Session]) -> None:
     # transaction (the dedup row) for every audited change in the plant. One durable per subject
     # filter (NATS binds a durable to one filter); the dedup key stays ``notifications``.
     handler = NotificationConsumer().handler(factory)
-    for family in ("alarm", "workorder", "inspection", "hazard"):
+    for family in ("alarm", "workorder", "inspection", "hazard", "permit"):
         await bus.subscribe(f"{CONSUMER}-{family}", handler, subjects=f"plantguard.{family}.*")
 
 

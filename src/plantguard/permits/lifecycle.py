@@ -77,6 +77,8 @@ EVENT_KINDS: dict[str, str] = {
     "signed": N_("Signed"), "started": N_("Work started"), "suspended": N_("Suspended"),
     "resumed": N_("Work resumed"), "completed": N_("Work completed"), "closed": N_("Accepted and closed"),
     "cancelled": N_("Cancelled"), "expired": N_("Expired"),
+    # History only (no outbox event): the live sensor link (permits/points.py).
+    "point_bound": N_("Sensing point bound"), "point_unbound": N_("Sensing point unbound"),
 }
 # history kind → outbox event (kinds without an event stay in the history only)
 EVENTS: dict[str, type[ev.PermitEventBase]] = {

@@ -1,9 +1,10 @@
 """Tables of the permits domain (migration 0014).
 
-Why ``permit`` is ``Audited`` while its history, signatures and gas analyses are insert-only:
-the permit row changes at human pace and every change must be in the hash-chained ledger
-(records kept ≥ 1 year and immutable: GB 30871-2022 B.3, 4.18); the other tables are the
-permit's evidence, written in the same transaction as the change and never updated.
+Records are kept at least one year and cannot be altered (GB 30871-2022 B.3, 4.18): the permit,
+its workers, links, checklist confirmations, sign-offs and gas analyses are ``Audited`` (every
+write is an entry of the hash-chained ledger); the history, sign-offs and gas analyses are
+insert-only, and the database refuses UPDATE and DELETE on them (migration 0014's triggers, as
+for the ledger itself). No API deletes a permit.
 
 People on a permit are ``person`` rows (employees and contractors' workers alike), because
 certificates and inductions belong to people, not to user accounts; sign-offs record both the
@@ -104,7 +105,7 @@ class Permit(Audited, TenantMixin, TimestampMixin, Base):
     client_key: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
-class PermitWorker(TenantMixin, Base):
+class PermitWorker(Audited, TenantMixin, Base):
     """A person working under the permit, with the certificate checked when it was applied for."""
 
     __tablename__ = "permit_worker"
@@ -119,7 +120,7 @@ class PermitWorker(TenantMixin, Base):
     certificate_no: Mapped[str] = mapped_column(String(100), default="")
 
 
-class PermitLink(TenantMixin, Base):
+class PermitLink(Audited, TenantMixin, Base):
     """关联的其他特殊作业: hot work inside a confined space needs both permits."""
 
     __tablename__ = "permit_link"
@@ -130,7 +131,7 @@ class PermitLink(TenantMixin, Base):
     linked_id: Mapped[int] = mapped_column(ForeignKey("permit.id", ondelete="CASCADE"), index=True)
 
 
-class PermitMeasure(TenantMixin, Base):
+class PermitMeasure(Audited, TenantMixin, Base):
     """One line of the safety-measures checklist: applicable or not, and who confirmed it."""
 
     __tablename__ = "permit_measure"
@@ -149,7 +150,7 @@ class PermitMeasure(TenantMixin, Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class PermitSignature(TenantMixin, Base):
+class PermitSignature(Audited, TenantMixin, Base):
     """A timed sign-off (Appendix A): applicant, guardian, briefing, approvals, acceptance.
     Insert-only; the hand-written signature image, when given, is stored like evidence photos."""
 
@@ -172,7 +173,7 @@ class PermitSignature(TenantMixin, Base):
     lon: Mapped[float | None] = mapped_column(Float, default=None)
 
 
-class GasAnalysis(TenantMixin, Base):
+class GasAnalysis(Audited, TenantMixin, Base):
     """One gas sample (气体分析): manual (portable detector, lab) or from a bound live point.
     ``vol_pct`` is the absolute concentration for combustibles (the 5.3.2 limit is on it)."""
 

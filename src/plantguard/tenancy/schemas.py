@@ -41,8 +41,15 @@ EmailOrBlank = Annotated[
 ]
 
 
+# A certificate kind code (TZ-WELD ...) or "": what the permit rules match. Part of the input so
+# that writing a person's certificate list back (the console does) keeps the codes.
+KindCode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40,
+                                            pattern=r"^([A-Za-z0-9][A-Za-z0-9._-]*)?$"), Storable]
+
+
 class CertificateIn(Input):
     kind: Name100
+    kind_code: KindCode = ""
     number: ShortText100 = ""
     issued_by: ShortText = ""
     issued_on: date | None = None
@@ -52,6 +59,7 @@ class CertificateIn(Input):
 class CertificatePublic(Output):
     id: int
     kind: str
+    kind_code: str = ""
     number: str
     issued_by: str
     issued_on: date | None

@@ -1,7 +1,8 @@
 """What the dashboard shows: only numbers read from the database.
 
-Panels for capabilities that are not connected yet (alarms, work orders, hazards, permits)
-say what will appear there instead of showing made-up figures.
+Panels load their figures themselves (alarms, work orders, hazards, permits: htmx partials
+served by each domain's views); an empty panel says what will appear there instead of showing
+made-up figures.
 """
 
 from __future__ import annotations

@@ -17,9 +17,7 @@ Runs like the alarm tick: in the process holding the ``workorders`` leader lock,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -28,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from plantguard.core.db import utcnow
 from plantguard.core.permissions import Role
-from plantguard.events.leader import LeaderLock
+from plantguard.events.leader import LeaderLock, every_when_leader, interval_from_env
 from plantguard.tenancy.models import Team, User
 from plantguard.workorders import lifecycle, sla
 from plantguard.workorders.assignment import leader_user
@@ -101,40 +99,11 @@ def tick(factory: sessionmaker[Session], now: datetime | None = None) -> int:
 
 
 def tick_interval() -> float:
-    raw = os.environ.get("PLANTGUARD_WORKORDER_TICK_S", "")
-    try:
-        value = float(raw) if raw else DEFAULT_TICK_S
-    except ValueError:
-        value = DEFAULT_TICK_S
-    return max(0.0, value)
+    return interval_from_env("PLANTGUARD_WORKORDER_TICK_S", DEFAULT_TICK_S)
 
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 async def tick_when_leader(factory: sessionmaker[Session], lock: LeaderLock, stop: asyncio.Event, interval: float,
                            clock: Callable[[], datetime] = utcnow, retry_s: float = 5.0) -> None:
-    try:
-        while not stop.is_set():
-            try:
-                leader = await asyncio.to_thread(lock.try_acquire)
-            except Exception:  # the database is away: try again later
-                log.exception("work-order leader lock")
-                leader = False
-            if leader:
-                while not stop.is_set():
-                    await _wait(stop, interval)
-                    if stop.is_set():
-                        break
-                    try:
-                        n = await asyncio.to_thread(tick, factory, clock())
-                        if n:
-                            log.info("work-order tick: %d escalations", n)
-                    except Exception:  # logged and retried next period; never kills the app
-                        log.exception("work-order tick failed")
-                return
-            await _wait(stop, retry_s)
-    finally:
-        await asyncio.to_thread(lock.release)
+    await every_when_leader(lock, stop, interval, lambda: tick(factory, clock()), name="work-order", retry_s=retry_s,
+                            report=lambda n: f"{n} escalations" if n else None)

@@ -239,11 +239,15 @@ def test_ingest_service_wires_the_stage_with_the_callers_sink(db: Db, tmp_path: 
     svc = IngestService(Settings(database_url=db.url, var_dir=tmp_path), db.engine, db.factory, sink=sink)
     try:
         assert svc.detection is not None and svc.detection.sink is sink
-        assert svc.pipeline.on_forwarded == svc.detection.on_forwarded
+        # The hook is shared with the permits' live gas link (ingest/service.fan_out): a stored
+        # batch reaches the stage's queue through it.
+        assert svc.pipeline.on_forwarded is not None
+        svc.pipeline.on_forwarded(ReadingBatch(1))
+        assert len(svc.detection._queue) == 1
     finally:
         svc.buffer.close()
     off = IngestService(Settings(database_url=db.url, var_dir=tmp_path / "2"), db.engine, db.factory,
-                        detection=False)
+                        detection=False, permits=False)
     try:
         assert off.detection is None and off.pipeline.on_forwarded is None
     finally:

@@ -12,12 +12,10 @@ process that only serves pages). The first tick comes one period after start-up.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 
 from plantguard.detection.alarms.intake import AlarmIntake
-from plantguard.events.leader import LeaderLock
+from plantguard.events.leader import LeaderLock, every_when_leader, interval_from_env
 
 log = logging.getLogger("plantguard.alarms")
 
@@ -25,42 +23,12 @@ DEFAULT_TICK_S = 10.0
 
 
 def tick_interval() -> float:
-    raw = os.environ.get("PLANTGUARD_ALARM_TICK_S", "")
-    try:
-        value = float(raw) if raw else DEFAULT_TICK_S
-    except ValueError:
-        log.warning("PLANTGUARD_ALARM_TICK_S=%r is not a number; using %s s", raw, DEFAULT_TICK_S)
-        value = DEFAULT_TICK_S
-    return max(0.0, value)
+    return interval_from_env("PLANTGUARD_ALARM_TICK_S", DEFAULT_TICK_S)
 
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 async def tick_when_leader(intake: AlarmIntake, lock: LeaderLock, stop: asyncio.Event, interval: float,
                            retry_s: float = 5.0) -> None:
-    try:
-        while not stop.is_set():
-            try:
-                leader = await asyncio.to_thread(lock.try_acquire)
-            except Exception:  # the database is away: try again later
-                log.exception("alarm leader lock")
-                leader = False
-            if leader:
-                log.info("this process runs the alarm timers and the no-data watchdog")
-                while not stop.is_set():
-                    await _wait(stop, interval)
-                    if stop.is_set():
-                        break
-                    try:
-                        counts = await asyncio.to_thread(intake.tick)
-                        if any(counts.values()):
-                            log.info("alarm tick: %s", counts)
-                    except Exception:  # logged and retried next period; never kills the app
-                        log.exception("alarm tick failed")
-                return
-            await _wait(stop, retry_s)
-    finally:
-        await asyncio.to_thread(lock.release)
+    await every_when_leader(lock, stop, interval, intake.tick, name="alarm", retry_s=retry_s,
+                            on_lead="this process runs the alarm timers and the no-data watchdog",
+                            report=lambda counts: str(counts) if any(counts.values()) else None)

@@ -6,7 +6,9 @@
 const CACHE = "plantguard-v1";
 const PAGES = "plantguard-pages"; // signed-in pages; emptied at sign-in/out so no one else reads them
 const SHELL = ["/offline", "/static/app.css", "/static/app.js", "/static/vendor/htmx-2.0.11.min.js",
-               "/static/icons/icon-192.png", "/manifest.webmanifest", "/static/mobile.css", "/static/mobile.js"];
+               "/static/icons/icon-192.png", "/manifest.webmanifest", "/static/mobile.css",
+               "/static/offline-queue.js", "/static/mobile.js",
+               "/static/permit-mobile.css", "/static/permit-mobile.js"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
