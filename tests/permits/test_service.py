@@ -73,7 +73,8 @@ def test_apply_every_type(world: World) -> None:
         assert p.status == "draft" and p.number == f"{ptype.number_prefix}-20261125-001"
         assert p.applicant_user_id == sm.user_id
         with world.db.factory() as s:
-            measures = s.scalars(select(PermitMeasure).where(PermitMeasure.permit_id == pid)).all()
+            measures = s.scalars(select(PermitMeasure).where(PermitMeasure.permit_id == pid)
+                                 .order_by(PermitMeasure.id)).all()
             assert [m.code for m in measures] == [m.code for m in ptype.measures]
             assert all(m.applicable is None for m in measures)
             workers = s.scalars(select(PermitWorker).where(PermitWorker.permit_id == pid)).all()
